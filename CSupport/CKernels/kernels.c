@@ -1,0 +1,91 @@
+// Vector kernels; see include/srppo_kernels.h for the contracts.
+//
+// Loops are written so clang vectorizes them without -ffast-math: reductions keep 16 independent
+// partial results (one AVX-512 register), and exp is a polynomial instead of a libm call.
+#include "srppo_kernels.h"
+#include "vector_math.h"
+
+#include <math.h>
+
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+// --- RMSNorm -------------------------------------------------------------------------------------
+
+MULTIVERSION
+void srppo_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
+                           int rows, int dim, float eps) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * dim;
+        float *yr = y + (size_t)r * dim;
+        float ss = srppo_sum_squares(xr, dim);
+        float s = 1.0f / sqrtf(ss / (float)dim + eps);
+        if (rstd) rstd[r] = s;
+        for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * w[i];
+    }
+}
+
+// --- RoPE ----------------------------------------------------------------------------------------
+
+MULTIVERSION
+void srppo_rope_forward(float *x, int rows, int row_stride, int heads, int head_dim,
+                        const int32_t *positions, const float *cos_table, const float *sin_table) {
+    const int half = head_dim / 2;
+    for (int r = 0; r < rows; r++) {
+        const float *c = cos_table + (size_t)positions[r] * half;
+        const float *s = sin_table + (size_t)positions[r] * half;
+        for (int h = 0; h < heads; h++) {
+            float *a = x + (size_t)r * row_stride + (size_t)h * head_dim;
+            float *b = a + half;
+            for (int i = 0; i < half; i++) {
+                float x1 = a[i], x2 = b[i];
+                a[i] = x1 * c[i] - x2 * s[i];
+                b[i] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+}
+
+// --- SwiGLU --------------------------------------------------------------------------------------
+
+MULTIVERSION
+void srppo_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + srppo_expf(-g)) * up[i];
+    }
+}
+
+// --- Attention softmax ---------------------------------------------------------------------------
+
+MULTIVERSION
+void srppo_softmax_causal(float *scores, int rows, int cols, int ld, int diag, float scale) {
+    for (int r = 0; r < rows; r++) {
+        float *s = scores + (size_t)r * ld;
+        int valid = r + diag + 1;
+        if (valid > cols) valid = cols;
+        for (int j = 0; j < valid; j++) s[j] *= scale;
+        float m = srppo_max(s, valid);
+        float sum = srppo_exp_shift_sum(s, valid, m);
+        float inv = 1.0f / sum;
+        for (int j = 0; j < valid; j++) s[j] *= inv;
+        for (int j = valid; j < cols; j++) s[j] = 0.0f;
+    }
+}
+
+// --- LM head -------------------------------------------------------------------------------------
+
+MULTIVERSION
+void srppo_logsumexp_rows(float *out, const float *x, int rows, int cols, int ld) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ld;
+        float m = srppo_max(xr, cols);
+        out[r] = m + logf(srppo_exp_shift_sum_const(xr, cols, m));
+    }
+}
+
+// --- Elementwise ---------------------------------------------------------------------------------
+
+MULTIVERSION
+void srppo_add_inplace(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}

@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// SRPPO: Self-Rewarding PPO for language models. See README.md and DESIGN notes in the issues.
+import PackageDescription
+
+// C kernels are always built optimized: tests and debug builds would otherwise spend minutes in them.
+let optimizedC: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno"])]
+
+let package = Package(
+    name: "SRPPO",
+    products: [
+        .executable(name: "srppo", targets: ["srppo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C shims (CSupport/)
+        .systemLibrary(name: "CBLAS", path: "CSupport/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CKernels", path: "CSupport/CKernels", cSettings: optimizedC),
+        .target(name: "CLinux", path: "CSupport/CLinux"),
+
+        // MARK: Swift modules, lowest layer first
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "ModelFiles", dependencies: ["Tensor"]),
+        .target(name: "Tokenizer"),
+        .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
+        .executableTarget(name: "srppo", dependencies: [
+            "Tensor", "ModelFiles", "Tokenizer", "Transformer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Tests
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

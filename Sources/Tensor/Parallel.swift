@@ -1,0 +1,53 @@
+import CBLAS
+import Dispatch
+
+/// How many cores the numerical code uses, and the one place that splits work across them.
+///
+/// OpenBLAS is pinned to one thread and every parallel region (GEMM slices included) is split here,
+/// so OpenBLAS threads and ours never compete for the same cores.
+public enum Parallel {
+    nonisolated(unsafe) private static var configuredThreads: Int = {
+        openblas_set_num_threads(1)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }()
+
+    /// Worker count for parallel regions (default: online CPUs). Set once at start-up (`--threads`).
+    public static var threads: Int {
+        get { configuredThreads }
+        set {
+            precondition(newValue >= 1, "thread count must be at least 1")
+            configuredThreads = newValue
+        }
+    }
+
+    /// Runs `body(chunk)` for each of `count` chunks across the workers; returns when all are done.
+    /// With one thread or one chunk it runs inline (no dispatch overhead).
+    public static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 0 { return }
+        if count == 1 || threads == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+
+    /// Splits `0..<total` into one contiguous range per worker (ranges start at multiples of `align`)
+    /// and runs `body(range)` for each non-empty range in parallel.
+    public static func forRanges(_ total: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {
+        let parts = min(threads, max(1, total / max(align, 1)))
+        if parts <= 1 {
+            if total > 0 { body(0..<total) }
+            return
+        }
+        let blocks = (total + align - 1) / align
+        forEach(parts) { p in
+            let start = min(total, (blocks * p / parts) * align)
+            let end = min(total, (blocks * (p + 1) / parts) * align)
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

