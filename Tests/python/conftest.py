@@ -1,0 +1,43 @@
+"""Shared fixtures: where the built `srppo` binary and the real SmolLM2 model are.
+
+The model comes from scripts/setup.sh. Under CI (CI=true) a missing model is an error, never a skip.
+"""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _model_path():
+    env = os.environ.get("SRPPO_SMOLLM2")
+    if env:
+        return pathlib.Path(env)
+    cache = pathlib.Path(os.environ.get("SRPPO_CACHE", pathlib.Path.home() / ".cache" / "srppo"))
+    marker = cache / "smollm2.path"
+    return pathlib.Path(marker.read_text().strip()) if marker.exists() else None
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    path = _model_path()
+    if path is None or not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail("SmolLM2 model missing: scripts/setup.sh should have downloaded it")
+        pytest.skip("SmolLM2 model not downloaded (run scripts/setup.sh)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def srppo_bin():
+    path = pathlib.Path(os.environ.get("SRPPO_BIN", ROOT / ".build" / "release" / "srppo"))
+    if not path.exists():
+        pytest.fail(f"{path} not built: run `swift build -c release`")
+    return str(path)
+
+
+def run_srppo(binary, *args, input=None, check=True):
+    """Runs srppo; returns CompletedProcess with text stdout/stderr."""
+    return subprocess.run([binary, *args], input=input, capture_output=True, text=True, check=check)
