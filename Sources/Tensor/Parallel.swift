@@ -1,5 +1,9 @@
 import CBLAS
 import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How many cores the numerical code uses, and the one place that splits work across them.
 ///
@@ -46,8 +50,23 @@ public enum Parallel {
             if start < end { body(start..<end) }
         }
     }
-}
 
-#if canImport(Glibc)
-import Glibc
-#endif
+    /// Runs `body(worker, task)` for every task in `0..<count`; workers take the next task as they
+    /// finish one, so tasks of uneven cost still balance. `worker` (in `0..<threads`) indexes
+    /// per-worker scratch memory.
+    public static func forEachTask(_ count: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+        let workers = min(threads, count)
+        if workers <= 1 {
+            for task in 0..<count { body(0, task) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            while true {
+                let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if task >= count { return }
+                body(worker, task)
+            }
+        }
+    }
+}

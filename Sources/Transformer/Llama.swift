@@ -4,12 +4,14 @@ import Tensor
 
 /// A LLaMA-family causal LM (LLaMA, SmolLM, Qwen2) over one flat fp32 parameter buffer.
 ///
-/// The scoring forward packs all sequences of a batch into one [tokens, features] matrix with no
-/// padding: the projections and the MLP run as single GEMMs over every token, attention runs per
-/// sequence and head, and the LM head runs only at the positions whose log-probs are asked for.
+/// The forward packs the sequences of a batch one after another with no padding. Every matrix
+/// product runs per sequence (and per fixed block of output columns), never across sequences: OpenBLAS
+/// rounds a row differently depending on the shape of the call it is in, so this is what makes a
+/// sequence's log-probs bit-identical whether it is scored alone or in any batch, on any thread count.
+/// At 64+ tokens per sequence the per-sequence GEMMs run at full speed (measured in BENCHMARKS.md).
 ///
-/// Shapes in comments: T = tokens in the batch, d = hidden size, f = intermediate size,
-/// H/G = query/key-value heads, e = head dim, V = vocabulary.
+/// Shapes in comments: T = tokens in the batch, L = one sequence's length, d = hidden size,
+/// f = intermediate size, H/G = query/key-value heads, e = head dim, V = vocabulary.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let layout: LlamaLayout
@@ -39,12 +41,13 @@ public final class LlamaModel: @unchecked Sendable {
     /// Per-token log-probabilities of given tokens.
     ///
     /// For each request, returns log p(tokens[i] | tokens[..<i]) for i in firstScored..<tokens.count.
-    /// Sequences are independent: a batch gives the same values as scoring each alone.
     public func logProbs(_ requests: [ScoringRequest]) throws -> [[Float]] {
         try validate(requests)
         let batch = PackedBatch(requests)
-        let hidden = forwardHidden(batch)
-        return lmHeadLogProbs(hidden: hidden.pointer, batch: batch)
+        let x = AlignedBuffer<Float>(count: batch.tokenCount * config.hiddenSize)
+        let scratch = LayerActivations(config: config, tokens: batch.tokenCount)
+        forward(batch, residual: x) { _ in scratch }
+        return lmHeadLogProbs(hidden: x.pointer, batch: batch)
     }
 
     func validate(_ requests: [ScoringRequest]) throws {
@@ -62,103 +65,112 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// Runs the decoder stack; returns the last layer's hidden states [T, d] (before the final norm).
-    func forwardHidden(_ batch: PackedBatch) -> AlignedBuffer<Float> {
-        let c = config
-        let T = batch.tokenCount, d = c.hiddenSize
-        let ws = Workspace(config: c, tokens: T, longest: batch.longest)
-        let w = weights
+    // MARK: Forward
 
+    /// Runs the decoder stack over `batch`, leaving the last layer's output [T, d] (before the final
+    /// norm) in `residual`. `activations(layer)` gives the buffers a layer writes: one shared set for
+    /// inference, one set per layer when training keeps them for the backward pass.
+    func forward(_ batch: PackedBatch, residual x: AlignedBuffer<Float>, activations: (Int) -> LayerActivations) {
+        let d = config.hiddenSize
+        let w = weights
         // x[T, d] = embedding rows of the tokens
         batch.tokens.withUnsafeBufferPointer { tokens in
-            Parallel.forRanges(T) { rows in
+            Parallel.forRanges(batch.tokenCount) { rows in
                 for t in rows {
-                    (ws.x.pointer + t * d).update(from: w + layout.embedding + Int(tokens[t]) * d, count: d)
+                    (x.pointer + t * d).update(from: w + layout.embedding + Int(tokens[t]) * d, count: d)
                 }
             }
         }
-        for layer in layout.layers {
-            attentionBlock(layer, batch: batch, ws: ws)
-            mlpBlock(layer, tokens: T, ws: ws)
+        for (index, layer) in layout.layers.enumerated() {
+            let a = activations(index)
+            a.input?.pointer.update(from: x.pointer, count: batch.tokenCount * d)
+            attentionBlock(layer, batch: batch, x: x.pointer, a: a)
+            mlpBlock(layer, batch: batch, x: x.pointer, a: a)
         }
-        return ws.x
     }
 
-    /// x += o_proj(attention(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))),  n = rmsnorm(x).
-    private func attentionBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, ws: Workspace) {
+    /// x += o_proj(attention(rope(q), rope(k), v)),  [q k v] = qkv_proj(rmsnorm(x)).
+    private func attentionBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
+                                a: LayerActivations) {
         let c = config
-        let T = batch.tokenCount, d = c.hiddenSize
-        rmsNorm(ws.x.pointer, weight: layer.attentionNorm, rows: T, into: ws.normed.pointer)
-        linear(ws.normed.pointer, rows: T, inFeatures: d, weight: layer.q, bias: layer.qBias, outFeatures: c.qDim, into: ws.q.pointer)
-        linear(ws.normed.pointer, rows: T, inFeatures: d, weight: layer.k, bias: layer.kBias, outFeatures: c.kvDim, into: ws.k.pointer)
-        linear(ws.normed.pointer, rows: T, inFeatures: d, weight: layer.v, bias: layer.vBias, outFeatures: c.kvDim, into: ws.v.pointer)
+        let T = batch.tokenCount
+        rmsNorm(x, weight: layer.attentionNorm, rows: T, into: a.attentionNormed.pointer, rstd: a.attentionRstd.pointer)
+        linear(a.attentionNormed.pointer, inFeatures: c.hiddenSize, weight: layer.qkv, bias: layer.qkvBias,
+               outFeatures: c.qkvDim, into: a.qkv.pointer, batch: batch)
+        applyRope(a.qkv.pointer, batch: batch)
+        attention(qkv: a.qkv.pointer, into: a.attention.pointer, batch: batch)
+        linear(a.attention.pointer, inFeatures: c.qDim, weight: layer.o, bias: layer.oBias,
+               outFeatures: c.hiddenSize, into: x, batch: batch, accumulate: true)
+    }
+
+    /// Rotates the q and k parts of each qkv row [T, H·e + 2·G·e] by its position.
+    private func applyRope(_ qkv: UnsafeMutablePointer<Float>, batch: PackedBatch) {
+        let c = config
         batch.positions.withUnsafeBufferPointer { positions in
-            let (cosTable, sinTable) = (rope.cos.pointer, rope.sin.pointer)
-            Parallel.forRanges(T) { rows in
+            Parallel.forRanges(batch.tokenCount) { rows in
                 let p = positions.baseAddress! + rows.lowerBound
-                srppo_rope_forward(ws.q.pointer + rows.lowerBound * c.qDim, Int32(rows.count), Int32(c.qDim),
-                                   Int32(c.numHeads), Int32(c.headDim), p, cosTable, sinTable)
-                srppo_rope_forward(ws.k.pointer + rows.lowerBound * c.kvDim, Int32(rows.count), Int32(c.kvDim),
-                                   Int32(c.numKVHeads), Int32(c.headDim), p, cosTable, sinTable)
+                let q = qkv + rows.lowerBound * c.qkvDim
+                srppo_rope_forward(q, Int32(rows.count), Int32(c.qkvDim), Int32(c.numHeads), Int32(c.headDim),
+                                   p, rope.cos.pointer, rope.sin.pointer)
+                srppo_rope_forward(q + c.qDim, Int32(rows.count), Int32(c.qkvDim), Int32(c.numKVHeads), Int32(c.headDim),
+                                   p, rope.cos.pointer, rope.sin.pointer)
             }
         }
-        attention(batch: batch, ws: ws)
-        linear(ws.attention.pointer, rows: T, inFeatures: c.qDim, weight: layer.o, bias: layer.oBias,
-               outFeatures: d, into: ws.x.pointer, accumulate: true)
     }
 
-    /// Causal grouped-query attention of every sequence and head: [T, H·e] from q [T, H·e], k, v [T, G·e].
-    private func attention(batch: PackedBatch, ws: Workspace) {
+    /// Causal grouped-query attention of every sequence and head: out [T, H·e] from qkv [T, H·e + 2·G·e].
+    /// Queries go in blocks of `attentionBlock` rows; a block only multiplies the keys it can see.
+    private func attention(qkv: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
-        let e = c.headDim, H = c.numHeads, group = c.numHeads / c.numKVHeads
+        let e = c.headDim, H = c.numHeads, group = c.numHeads / c.numKVHeads, ld = c.qkvDim
         let scale = Float(1.0 / Double(e).squareRoot())
-        let tasks = batch.starts.count * H
-        let workers = min(Parallel.threads, tasks)
-        let scoresStride = batch.longest * batch.longest
-        batch.starts.withUnsafeBufferPointer { starts in
-            batch.lengths.withUnsafeBufferPointer { lengths in
-                Parallel.forEach(workers) { worker in
-                    let scores = ws.scores.pointer + worker * scoresStride
-                    // Interleaved tasks: the heads of one sequence cost the same, so each worker gets
-                    // an even share of long and short sequences.
-                    var task = worker
-                    while task < tasks {
-                        let s = task / H, h = task % H, g = h / group
-                        let start = starts[s], L = lengths[s]
-                        let q = ws.q.pointer + start * c.qDim + h * e
-                        let k = ws.k.pointer + start * c.kvDim + g * e
-                        let v = ws.v.pointer + start * c.kvDim + g * e
-                        // scores[L, L] = q_h · k_g^T, then causal softmax by rows
-                        Gemm.multiplySerial(m: L, n: L, k: e, a: q, lda: c.qDim, b: k, ldb: c.kvDim, transB: .transposed,
-                                            c: scores, ldc: L)
-                        srppo_softmax_causal(scores, Int32(L), Int32(L), Int32(L), 0, scale)
-                        // out_h[L, e] = scores · v_g
-                        Gemm.multiplySerial(m: L, n: e, k: L, a: scores, lda: L, b: v, ldb: c.kvDim,
-                                            c: ws.attention.pointer + start * c.qDim + h * e, ldc: c.qDim)
-                        task += workers
-                    }
-                }
+        let block = Self.attentionBlock
+        let scratch = AlignedBuffer<Float>(count: Parallel.threads * block * batch.longest)
+        Parallel.forEachTask(batch.sequenceCount * H) { worker, task in
+            let s = task / H, h = task % H, g = h / group
+            let start = batch.starts[s], L = batch.lengths[s]
+            let scores = scratch.pointer + worker * block * batch.longest
+            let q = qkv + start * ld + h * e
+            let k = qkv + start * ld + c.qDim + g * e
+            let v = qkv + start * ld + c.qDim + c.kvDim + g * e
+            var r0 = 0
+            while r0 < L {
+                let rows = min(block, L - r0), keys = r0 + rows
+                // scores[rows, keys] = q[r0..<r0+rows] · k[0..<keys]^T, causal softmax by rows
+                Gemm.multiplySerial(m: rows, n: keys, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
+                                    c: scores, ldc: keys)
+                srppo_softmax_causal(scores, Int32(rows), Int32(keys), Int32(keys), Int32(r0), scale)
+                // out[r0..<r0+rows, head h] = scores · v[0..<keys]
+                Gemm.multiplySerial(m: rows, n: e, k: keys, a: scores, lda: keys, b: v, ldb: ld,
+                                    c: out + (start + r0) * c.qDim + h * e, ldc: c.qDim)
+                r0 += rows
             }
         }
     }
+
+    static let attentionBlock = 64
 
     /// x += down(silu(gate(n)) * up(n)),  n = rmsnorm(x).
-    private func mlpBlock(_ layer: LlamaLayout.Layer, tokens T: Int, ws: Workspace) {
+    private func mlpBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
+                          a: LayerActivations) {
         let c = config
-        let d = c.hiddenSize, f = c.intermediateSize
-        rmsNorm(ws.x.pointer, weight: layer.mlpNorm, rows: T, into: ws.normed.pointer)
-        linear(ws.normed.pointer, rows: T, inFeatures: d, weight: layer.gate, bias: nil, outFeatures: f, into: ws.gate.pointer)
-        linear(ws.normed.pointer, rows: T, inFeatures: d, weight: layer.up, bias: nil, outFeatures: f, into: ws.up.pointer)
-        Parallel.forRanges(T * f, align: 64) { range in
-            let start = range.lowerBound
-            srppo_swiglu_forward(ws.gate.pointer + start, ws.gate.pointer + start, ws.up.pointer + start, range.count)
+        let T = batch.tokenCount, d = c.hiddenSize, f = c.intermediateSize
+        rmsNorm(x, weight: layer.mlpNorm, rows: T, into: a.mlpNormed.pointer, rstd: a.mlpRstd.pointer)
+        linear(a.mlpNormed.pointer, inFeatures: d, weight: layer.gateUp, bias: nil, outFeatures: 2 * f,
+               into: a.gateUp.pointer, batch: batch)
+        Parallel.forRanges(T) { rows in
+            for t in rows {
+                let gate = a.gateUp.pointer + t * 2 * f
+                srppo_swiglu_forward(a.hidden.pointer + t * f, gate, gate + f, f)
+            }
         }
-        linear(ws.gate.pointer, rows: T, inFeatures: f, weight: layer.down, bias: nil, outFeatures: d,
-               into: ws.x.pointer, accumulate: true)
+        linear(a.hidden.pointer, inFeatures: f, weight: layer.down, bias: nil, outFeatures: d,
+               into: x, batch: batch, accumulate: true)
     }
 
-    /// Log-probs at the scored positions: final norm and LM head on those rows only, in chunks so the
-    /// [rows, V] logits stay small.
+    /// Log-probs at the scored positions: final norm and LM head on those rows only. Each sequence's
+    /// rows go in chunks of up to 64 against blocks of the vocabulary; each block's log-sum-exp is
+    /// merged afterwards, so the full [rows, V] logits never exist at once.
     func lmHeadLogProbs(hidden: UnsafeMutablePointer<Float>, batch: PackedBatch) -> [[Float]] {
         let c = config
         let d = c.hiddenSize, V = c.vocabSize
@@ -168,57 +180,105 @@ public final class LlamaModel: @unchecked Sendable {
         for (i, row) in batch.scoredRows.enumerated() {
             (gathered.pointer + i * d).update(from: hidden + row * d, count: d)
         }
-        rmsNorm(gathered.pointer, weight: layout.finalNorm, rows: P, into: gathered.pointer)
+        rmsNorm(gathered.pointer, weight: layout.finalNorm, rows: P, into: gathered.pointer, rstd: nil)
 
-        var flat = [Float](repeating: 0, count: P)
-        let chunk = 64
-        let logits = AlignedBuffer<Float>(count: min(chunk, P) * V)
-        let logSumExp = AlignedBuffer<Float>(count: chunk)
-        var start = 0
-        while start < P {
-            let rows = min(chunk, P - start)
-            Gemm.multiply(m: rows, n: V, k: d, a: gathered.pointer + start * d, lda: d,
-                          b: weights + layout.lmHead, ldb: d, transB: .transposed, c: logits.pointer, ldc: V)
-            Parallel.forRanges(rows) { r in
-                srppo_logsumexp_rows(logSumExp.pointer + r.lowerBound, logits.pointer + r.lowerBound * V,
-                                     Int32(r.count), Int32(V), Int32(V))
+        let chunks = batch.scoredChunks(maxRows: Self.headRows)
+        let vocabBlocks = Self.blocks(V, width: Self.headColumns)
+        let blockLogSumExp = AlignedBuffer<Float>(count: P * vocabBlocks.count)
+        let targetLogit = AlignedBuffer<Float>(count: P)
+        let scratch = AlignedBuffer<Float>(count: Parallel.threads * Self.headRows * Self.headColumns)
+        batch.scoredTargets.withUnsafeBufferPointer { targets in
+            Parallel.forEachTask(chunks.count * vocabBlocks.count) { worker, task in
+                let rows = chunks[task / vocabBlocks.count]
+                let b = task % vocabBlocks.count, columns = vocabBlocks[b]
+                let logits = scratch.pointer + worker * Self.headRows * Self.headColumns
+                Gemm.multiplySerial(m: rows.count, n: columns.count, k: d, a: gathered.pointer + rows.lowerBound * d, lda: d,
+                                    b: weights + layout.lmHead + columns.lowerBound * d, ldb: d, transB: .transposed,
+                                    c: logits, ldc: columns.count)
+                for (i, row) in rows.enumerated() {
+                    srppo_logsumexp_rows(blockLogSumExp.pointer + row * vocabBlocks.count + b, logits + i * columns.count,
+                                         1, Int32(columns.count), Int32(columns.count))
+                    let target = Int(targets[row])
+                    if columns.contains(target) {
+                        targetLogit.pointer[row] = logits[i * columns.count + target - columns.lowerBound]
+                    }
+                }
             }
-            for r in 0..<rows {
-                let target = Int(batch.scoredTargets[start + r])
-                flat[start + r] = logits.pointer[r * V + target] - logSumExp.pointer[r]
-            }
-            start += rows
         }
         var result: [[Float]] = []
-        var offset = 0
+        result.reserveCapacity(batch.sequenceCount)
+        var row = 0
         for count in batch.scoredCounts {
-            result.append(Array(flat[offset..<offset + count]))
-            offset += count
+            var values = [Float](repeating: 0, count: count)
+            for i in 0..<count {
+                let parts = blockLogSumExp.pointer + row * vocabBlocks.count
+                values[i] = targetLogit.pointer[row] - Self.mergeLogSumExp(parts, count: vocabBlocks.count)
+                row += 1
+            }
+            result.append(values)
         }
         return result
     }
 
+    static let headRows = 64
+    static let headColumns = 4096
+
+    /// log Σ_b exp(parts[b]), in a fixed order.
+    static func mergeLogSumExp(_ parts: UnsafePointer<Float>, count: Int) -> Float {
+        var m = -Float.infinity
+        for b in 0..<count { m = max(m, parts[b]) }
+        var sum: Float = 0
+        for b in 0..<count { sum += Foundation.exp(parts[b] - m) }
+        return m + Foundation.log(sum)
+    }
+
     // MARK: Building blocks
 
-    /// y[rows, d] = rmsnorm(x) * weight (in place allowed).
-    func rmsNorm(_ x: UnsafeMutablePointer<Float>, weight: Int, rows: Int, into y: UnsafeMutablePointer<Float>) {
+    /// y[rows, d] = rmsnorm(x) * weight (in place allowed); saves 1/rms per row when `rstd` is given.
+    func rmsNorm(_ x: UnsafeMutablePointer<Float>, weight: Int, rows: Int, into y: UnsafeMutablePointer<Float>,
+                 rstd: UnsafeMutablePointer<Float>?) {
         let d = config.hiddenSize
         let eps = Float(config.rmsNormEps)
         let w = weights + weight
         Parallel.forRanges(rows) { r in
-            srppo_rmsnorm_forward(y + r.lowerBound * d, nil, x + r.lowerBound * d, w, Int32(r.count), Int32(d), eps)
+            srppo_rmsnorm_forward(y + r.lowerBound * d, rstd.map { $0 + r.lowerBound }, x + r.lowerBound * d, w,
+                                  Int32(r.count), Int32(d), eps)
         }
     }
 
-    /// y[rows, out] = x[rows, in] · W^T + bias, or y += that when `accumulate`. W is [out, in].
-    func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: Int, bias: Int?,
-                outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        Gemm.multiply(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-                      b: weights + weight, ldb: inFeatures, transB: .transposed,
-                      c: y, ldc: outFeatures, beta: accumulate ? 1 : 0)
-        if let bias {
-            let b = weights + bias
-            for r in 0..<rows { srppo_add_inplace(y + r * outFeatures, b, outFeatures) }
+    /// y[T, out] = x[T, in] · W^T + bias (or y += that when `accumulate`), W = [out, in] at `weight`.
+    /// One GEMM per sequence and fixed column block (see the type's comment), spread over the workers.
+    func linear(_ x: UnsafePointer<Float>, inFeatures: Int, weight: Int, bias: Int?, outFeatures: Int,
+                into y: UnsafeMutablePointer<Float>, batch: PackedBatch, accumulate: Bool = false) {
+        let columnBlocks = Self.blocks(outFeatures, width: Self.linearColumns)
+        let w = weights
+        Parallel.forEachTask(batch.sequenceCount * columnBlocks.count) { _, task in
+            let s = task / columnBlocks.count, columns = columnBlocks[task % columnBlocks.count]
+            let start = batch.starts[s], L = batch.lengths[s]
+            let out = y + start * outFeatures + columns.lowerBound
+            Gemm.multiplySerial(m: L, n: columns.count, k: inFeatures, a: x + start * inFeatures, lda: inFeatures,
+                                b: w + weight + columns.lowerBound * inFeatures, ldb: inFeatures, transB: .transposed,
+                                c: out, ldc: outFeatures, beta: accumulate ? 1 : 0)
+            if let bias {
+                for r in 0..<L {
+                    srppo_add_inplace(out + r * outFeatures, w + bias + columns.lowerBound, columns.count)
+                }
+            }
+        }
+    }
+
+    /// Output columns per GEMM task: narrow enough to give every worker work on one sequence, wide
+    /// enough to keep OpenBLAS at full speed.
+    static let linearColumns = 256
+
+    /// Splits 0..<n into blocks of about `width` (a fixed function of n: results do not depend on
+    /// the thread count), boundaries on multiples of 16.
+    static func blocks(_ n: Int, width: Int) -> [Range<Int>] {
+        let count = max(1, (n + width / 2) / width)
+        return (0..<count).map { i in
+            let start = i == 0 ? 0 : (n * i / count) / 16 * 16
+            let end = i == count - 1 ? n : (n * (i + 1) / count) / 16 * 16
+            return start..<end
         }
     }
 }
@@ -273,6 +333,7 @@ struct PackedBatch {
     var scoredCounts: [Int] = []
 
     var tokenCount: Int { tokens.count }
+    var sequenceCount: Int { starts.count }
 
     init(_ requests: [ScoringRequest]) {
         for r in requests {
@@ -289,22 +350,48 @@ struct PackedBatch {
             scoredCounts.append(r.tokens.count - r.firstScored)
         }
     }
+
+    /// Ranges of scored rows, at most `maxRows` each, never spanning two sequences.
+    func scoredChunks(maxRows: Int) -> [Range<Int>] {
+        var chunks: [Range<Int>] = []
+        var start = 0
+        for count in scoredCounts {
+            var offset = 0
+            while offset < count {
+                let n = min(maxRows, count - offset)
+                chunks.append(start + offset..<start + offset + n)
+                offset += n
+            }
+            start += count
+        }
+        return chunks
+    }
 }
 
-/// Activations of one forward pass.
-final class Workspace {
-    let x, normed, q, k, v, attention, gate, up, scores: AlignedBuffer<Float>
+/// What one decoder layer writes during the forward pass. Inference reuses one set for every layer;
+/// training keeps one per layer (with `input`, the residual entering the layer) for the backward.
+final class LayerActivations {
+    /// The residual stream entering the layer [T, d]; kept only for training.
+    let input: AlignedBuffer<Float>?
+    let attentionNormed: AlignedBuffer<Float>   // [T, d]
+    let attentionRstd: AlignedBuffer<Float>     // [T]
+    let qkv: AlignedBuffer<Float>               // [T, H·e + 2·G·e], q and k after RoPE
+    let attention: AlignedBuffer<Float>         // [T, H·e]
+    let mlpNormed: AlignedBuffer<Float>         // [T, d]
+    let mlpRstd: AlignedBuffer<Float>           // [T]
+    let gateUp: AlignedBuffer<Float>            // [T, 2f]
+    let hidden: AlignedBuffer<Float>            // [T, f]
 
-    init(config c: LlamaConfig, tokens T: Int, longest: Int) {
-        x = AlignedBuffer(count: T * c.hiddenSize)
-        normed = AlignedBuffer(count: T * c.hiddenSize)
-        q = AlignedBuffer(count: T * c.qDim)
-        k = AlignedBuffer(count: T * c.kvDim)
-        v = AlignedBuffer(count: T * c.kvDim)
+    init(config c: LlamaConfig, tokens T: Int, keepInput: Bool = false) {
+        input = keepInput ? AlignedBuffer(count: T * c.hiddenSize) : nil
+        attentionNormed = AlignedBuffer(count: T * c.hiddenSize)
+        attentionRstd = AlignedBuffer(count: T)
+        qkv = AlignedBuffer(count: T * c.qkvDim)
         attention = AlignedBuffer(count: T * c.qDim)
-        gate = AlignedBuffer(count: T * c.intermediateSize)
-        up = AlignedBuffer(count: T * c.intermediateSize)
-        scores = AlignedBuffer(count: Parallel.threads * longest * longest)
+        mlpNormed = AlignedBuffer(count: T * c.hiddenSize)
+        mlpRstd = AlignedBuffer(count: T)
+        gateUp = AlignedBuffer(count: T * 2 * c.intermediateSize)
+        hidden = AlignedBuffer(count: T * c.intermediateSize)
     }
 }
 

@@ -38,6 +38,8 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
 
     public var qDim: Int { numHeads * headDim }
     public var kvDim: Int { numKVHeads * headDim }
+    /// Width of the fused q, k, v projection output.
+    public var qkvDim: Int { qDim + 2 * kvDim }
 
     public init(architecture: Architecture = .llama, vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
                 numLayers: Int, numHeads: Int, numKVHeads: Int, headDim: Int? = nil,
@@ -209,7 +211,7 @@ public struct LlamaConfig: Codable, Equatable, Sendable {
             json["rope_scaling"] = ["rope_type": "llama3", "factor": factor, "low_freq_factor": low,
                                     "high_freq_factor": high, "original_max_position_embeddings": original]
         }
-        return try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        return try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
     // MARK: GGUF metadata

@@ -55,9 +55,9 @@ public enum ModelLoader {
             let destination = model.weights + target.tensor.offset
             if permuted, let heads = target.ropeHeads {
                 let values = try file.dequantize(info)
-                let columns = target.tensor.shape.count == 2 ? target.tensor.shape[1] : 1
                 values.withUnsafeBufferPointer {
-                    unpermuteRopeRows($0.baseAddress!, into: destination, heads: heads, headDim: config.headDim, columns: columns)
+                    reorderRopeRows($0.baseAddress!, into: destination, heads: heads, headDim: config.headDim,
+                                    columns: target.tensor.count / target.tensor.shape[0], toGGUF: false)
                 }
             } else {
                 try file.dequantize(info, into: destination)
@@ -69,14 +69,14 @@ public enum ModelLoader {
         return LoadedModel(model: model, source: .gguf(file))
     }
 
-    private struct GGUFTarget {
+    struct GGUFTarget {
         let tensor: LlamaLayout.Tensor
         /// Head count when the rows are q/k rows that llama.cpp permuted.
         let ropeHeads: Int?
     }
 
     /// GGUF tensor name → layout tensor, following llama.cpp's naming.
-    private static func ggufNames(config: LlamaConfig, layout: LlamaLayout) -> [String: GGUFTarget] {
+    static func ggufNames(config: LlamaConfig, layout: LlamaLayout) -> [String: GGUFTarget] {
         var map: [String: GGUFTarget] = [:]
         for tensor in layout.tensors {
             let hf = tensor.name
@@ -111,16 +111,17 @@ public enum ModelLoader {
         return map
     }
 
-    /// llama.cpp stores row (h, 2i + j) of a head where Hugging Face has row (h, j·e/2 + i).
-    static func unpermuteRopeRows(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>,
-                                  heads: Int, headDim e: Int, columns: Int) {
+    /// llama.cpp stores row (h, 2i + j) of a q/k head where Hugging Face has row (h, j·e/2 + i), so
+    /// that its RoPE can rotate adjacent pairs. Moves rows from one order to the other.
+    static func reorderRopeRows(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>,
+                                heads: Int, headDim e: Int, columns: Int, toGGUF: Bool) {
         let half = e / 2
         for h in 0..<heads {
             for i in 0..<half {
                 for j in 0..<2 {
-                    let from = (h * e + 2 * i + j) * columns
-                    let to = (h * e + j * half + i) * columns
-                    (destination + to).update(from: source + from, count: columns)
+                    let gguf = (h * e + 2 * i + j) * columns
+                    let hf = (h * e + j * half + i) * columns
+                    (destination + (toGGUF ? gguf : hf)).update(from: source + (toGGUF ? hf : gguf), count: columns)
                 }
             }
         }
@@ -173,20 +174,5 @@ public enum ModelLoader {
             throw ModelFileError.badMetadata(path: indexPath, key: "weight_map", problem: "missing or not an object of strings")
         }
         return Set(map.values).sorted().map { (folder as NSString).appendingPathComponent($0) }
-    }
-}
-
-/// Writes a model in the Hugging Face layout (config.json + model.safetensors), which transformers
-/// loads as LlamaForCausalLM / Qwen2ForCausalLM.
-public enum HuggingFaceExport {
-    public static func save(_ model: LlamaModel, to folder: String, dtype: SafetensorsDType = .f32) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let tensors = model.layout.tensors.map { t in
-            SafetensorsWriter.Tensor(name: t.name, shape: t.shape,
-                                     values: UnsafeBufferPointer(start: model.weights + t.offset, count: t.count))
-        }
-        try SafetensorsWriter.write(tensors, dtype: dtype, metadata: ["format": "pt"],
-                                    to: (folder as NSString).appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(model.config.huggingFaceJSON(), to: (folder as NSString).appendingPathComponent("config.json"))
     }
 }

@@ -84,7 +84,7 @@ enum JSONLines {
         }
 
         func write(_ object: [String: Any]) throws {
-            var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             data.append(0x0A)
             handle.write(data)
         }

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import ModelFiles
+import Transformer
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Convert a model to a Hugging Face folder (safetensors) or a GGUF file.",
+        discussion: """
+        The output format follows --out: a path ending in .gguf writes GGUF for llama.cpp (tokenizer
+        metadata copied from a GGUF source), anything else a Hugging Face folder (config.json +
+        model.safetensors) that transformers loads.
+
+        Examples:
+          srppo export --model SmolLM2-135M-Instruct.Q4_1.gguf --out smollm2-hf
+          srppo export --model runs/sft/checkpoint --out sft.gguf --dtype f16
+        """
+    )
+
+    enum DType: String, ExpressibleByArgument, CaseIterable { case f32, f16, bf16 }
+
+    @Option(help: "Model: a GGUF file, a safetensors file or a Hugging Face model folder.")
+    var model: String
+
+    @Option(help: "Output: a folder, or a file ending in .gguf.")
+    var out: String
+
+    @Option(help: "Storage type of the weight matrices: f32, f16 or bf16.")
+    var dtype: DType = .f32
+
+    func run() throws {
+        try CLI.orExit {
+            let loaded = try ModelLoader.load(path: model)
+            if out.hasSuffix(".gguf") {
+                var tokenizerKeys: [(String, GGUFValue)] = []
+                if case let .gguf(file) = loaded.source {
+                    tokenizerKeys = file.metadataKeys.filter { $0.hasPrefix("tokenizer.") }.map { ($0, file.metadata[$0]!) }
+                }
+                let type: GGMLType = switch dtype { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
+                try GGUFExport.save(loaded.model, to: out, type: type, extraMetadata: tokenizerKeys)
+            } else {
+                let type: SafetensorsDType = switch dtype { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
+                try HuggingFaceExport.save(loaded.model, to: out, dtype: type)
+            }
+        }
+    }
+}

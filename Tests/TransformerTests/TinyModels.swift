@@ -1,0 +1,39 @@
+import Foundation
+import Tensor
+import Transformer
+
+/// Small random models for unit tests, built and written by the project itself.
+enum TinyModels {
+    static func config(_ architecture: LlamaConfig.Architecture = .llama, tied: Bool = true,
+                       ropeScaling: LlamaConfig.RopeScaling? = nil) -> LlamaConfig {
+        LlamaConfig(architecture: architecture, vocabSize: 67, hiddenSize: 32, intermediateSize: 48, numLayers: 2,
+                    numHeads: 4, numKVHeads: 2, ropeTheta: 10000, ropeScaling: ropeScaling, rmsNormEps: 1e-5,
+                    maxPositions: 128, tieWordEmbeddings: tied, qkvBias: architecture == .qwen2,
+                    bosTokenId: 1, eosTokenIds: [2], padTokenId: 0)
+    }
+
+    /// Random parameters: matrices ~ N(0, 0.2²) so the tiny model has peaked, non-trivial outputs;
+    /// norm weights near 1.
+    static func model(_ config: LlamaConfig, seed: UInt64 = 1) -> LlamaModel {
+        let model = LlamaModel(config: config)
+        var rng = SeededGenerator(seed: seed)
+        for t in model.layout.tensors {
+            let isNorm = t.name.hasSuffix("norm.weight")
+            for i in 0..<t.count {
+                model.weights[t.offset + i] = isNorm ? 1 + 0.1 * rng.nextNormal() : 0.2 * rng.nextNormal()
+            }
+        }
+        return model
+    }
+
+    static func randomTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in Int32(rng.next() % UInt64(vocab)) }
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "srppo-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
