@@ -24,6 +24,28 @@ void srppo_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w
     }
 }
 
+MULTIVERSION
+void srppo_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                            const float *rstd, int rows, int dim) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * dim, *dyr = dy + (size_t)r * dim;
+        float *dxr = dx + (size_t)r * dim;
+        const float s = rstd[r];
+        // mean(g · x̂) with g = dy · w, x̂ = x · s
+        float acc[SRPPO_LANES] = {0};
+        int i = 0;
+        for (; i + SRPPO_LANES <= dim; i += SRPPO_LANES)
+            for (int k = 0; k < SRPPO_LANES; k++) acc[k] += dyr[i + k] * w[i + k] * xr[i + k];
+        float dot = 0.0f;
+        for (int k = 0; k < SRPPO_LANES; k++) dot += acc[k];
+        for (; i < dim; i++) dot += dyr[i] * w[i] * xr[i];
+        const float c = dot * s * s / (float)dim;
+        for (i = 0; i < dim; i++) dxr[i] += s * (dyr[i] * w[i] - xr[i] * c);
+        if (dw)
+            for (i = 0; i < dim; i++) dw[i] += dyr[i] * xr[i] * s;
+    }
+}
+
 // --- RoPE ----------------------------------------------------------------------------------------
 
 MULTIVERSION
@@ -45,6 +67,25 @@ void srppo_rope_forward(float *x, int rows, int row_stride, int heads, int head_
     }
 }
 
+MULTIVERSION
+void srppo_rope_backward(float *dx, int rows, int row_stride, int heads, int head_dim,
+                         const int32_t *positions, const float *cos_table, const float *sin_table) {
+    const int half = head_dim / 2;
+    for (int r = 0; r < rows; r++) {
+        const float *c = cos_table + (size_t)positions[r] * half;
+        const float *s = sin_table + (size_t)positions[r] * half;
+        for (int h = 0; h < heads; h++) {
+            float *a = dx + (size_t)r * row_stride + (size_t)h * head_dim;
+            float *b = a + half;
+            for (int i = 0; i < half; i++) {
+                float g1 = a[i], g2 = b[i];
+                a[i] = g1 * c[i] + g2 * s[i];
+                b[i] = g2 * c[i] - g1 * s[i];
+            }
+        }
+    }
+}
+
 // --- SwiGLU --------------------------------------------------------------------------------------
 
 MULTIVERSION
@@ -52,6 +93,18 @@ void srppo_swiglu_forward(float *out, const float *gate, const float *up, size_t
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + srppo_expf(-g)) * up[i];
+    }
+}
+
+MULTIVERSION
+void srppo_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                           const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        float sig = 1.0f / (1.0f + srppo_expf(-g));
+        float silu = g * sig;
+        dup[i] = dout[i] * silu;
+        dgate[i] = dout[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
     }
 }
 
@@ -72,6 +125,22 @@ void srppo_softmax_causal(float *scores, int rows, int cols, int ld, int diag, f
     }
 }
 
+MULTIVERSION
+void srppo_softmax_backward(float *dp, const float *p, int rows, int cols, int ld, float scale) {
+    for (int r = 0; r < rows; r++) {
+        float *d = dp + (size_t)r * ld;
+        const float *pr = p + (size_t)r * ld;
+        float acc[SRPPO_LANES] = {0};
+        int j = 0;
+        for (; j + SRPPO_LANES <= cols; j += SRPPO_LANES)
+            for (int k = 0; k < SRPPO_LANES; k++) acc[k] += pr[j + k] * d[j + k];
+        float dot = 0.0f;
+        for (int k = 0; k < SRPPO_LANES; k++) dot += acc[k];
+        for (; j < cols; j++) dot += pr[j] * d[j];
+        for (j = 0; j < cols; j++) d[j] = scale * pr[j] * (d[j] - dot);
+    }
+}
+
 // --- LM head -------------------------------------------------------------------------------------
 
 MULTIVERSION
@@ -81,6 +150,29 @@ void srppo_logsumexp_rows(float *out, const float *x, int rows, int cols, int ld
         float m = srppo_max(xr, cols);
         out[r] = m + logf(srppo_exp_shift_sum_const(xr, cols, m));
     }
+}
+
+MULTIVERSION
+float srppo_softmax_entropy(const float *z, int cols, float lse) {
+    float acc[SRPPO_LANES] = {0};
+    int j = 0;
+    for (; j + SRPPO_LANES <= cols; j += SRPPO_LANES)
+        for (int k = 0; k < SRPPO_LANES; k++) acc[k] += srppo_expf(z[j + k] - lse) * z[j + k];
+    float expected = 0.0f;
+    for (int k = 0; k < SRPPO_LANES; k++) expected += acc[k];
+    for (; j < cols; j++) expected += srppo_expf(z[j] - lse) * z[j];
+    return lse - expected;
+}
+
+MULTIVERSION
+void srppo_log_softmax_backward(float *z, int cols, float lse, int target, float g_logp,
+                                float g_entropy, float entropy) {
+    for (int j = 0; j < cols; j++) {
+        float logp = z[j] - lse;
+        float p = srppo_expf(logp);
+        z[j] = -g_logp * p - g_entropy * p * (logp + entropy);
+    }
+    if (target >= 0 && target < cols) z[target] += g_logp;
 }
 
 // --- Elementwise ---------------------------------------------------------------------------------

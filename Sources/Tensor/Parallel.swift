@@ -38,16 +38,22 @@ public enum Parallel {
     /// Splits `0..<total` into one contiguous range per worker (ranges start at multiples of `align`)
     /// and runs `body(range)` for each non-empty range in parallel.
     public static func forRanges(_ total: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {
+        forRangesIndexed(total, align: align) { _, range in body(range) }
+    }
+
+    /// Like `forRanges`, also passing the range's index (in `0..<threads`) for per-worker scratch,
+    /// e.g. partial sums that are added up afterwards in index order.
+    public static func forRangesIndexed(_ total: Int, align: Int = 1, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
         let parts = min(threads, max(1, total / max(align, 1)))
         if parts <= 1 {
-            if total > 0 { body(0..<total) }
+            if total > 0 { body(0, 0..<total) }
             return
         }
         let blocks = (total + align - 1) / align
         forEach(parts) { p in
             let start = min(total, (blocks * p / parts) * align)
             let end = min(total, (blocks * (p + 1) / parts) * align)
-            if start < end { body(start..<end) }
+            if start < end { body(p, start..<end) }
         }
     }
 

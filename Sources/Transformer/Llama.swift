@@ -82,15 +82,22 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         for (index, layer) in layout.layers.enumerated() {
-            let a = activations(index)
-            a.input?.pointer.update(from: x.pointer, count: batch.tokenCount * d)
-            attentionBlock(layer, batch: batch, x: x.pointer, a: a)
-            mlpBlock(layer, batch: batch, x: x.pointer, a: a)
+            forwardLayer(layer, batch: batch, x: x.pointer, a: activations(index))
         }
     }
 
+    /// One decoder layer on the residual stream x [T, d], in place; saves the layer's input and
+    /// middle residual when `a` keeps them (training).
+    func forwardLayer(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>, a: LayerActivations) {
+        let count = batch.tokenCount * config.hiddenSize
+        a.input?.pointer.update(from: x, count: count)
+        attentionBlock(layer, batch: batch, x: x, a: a)
+        a.middle?.pointer.update(from: x, count: count)
+        mlpBlock(layer, batch: batch, x: x, a: a)
+    }
+
     /// x += o_proj(attention(rope(q), rope(k), v)),  [q k v] = qkv_proj(rmsnorm(x)).
-    private func attentionBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
+    func attentionBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
                                 a: LayerActivations) {
         let c = config
         let T = batch.tokenCount
@@ -104,7 +111,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Rotates the q and k parts of each qkv row [T, H·e + 2·G·e] by its position.
-    private func applyRope(_ qkv: UnsafeMutablePointer<Float>, batch: PackedBatch) {
+    func applyRope(_ qkv: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
         batch.positions.withUnsafeBufferPointer { positions in
             Parallel.forRanges(batch.tokenCount) { rows in
@@ -151,7 +158,7 @@ public final class LlamaModel: @unchecked Sendable {
     static let attentionBlock = 64
 
     /// x += down(silu(gate(n)) * up(n)),  n = rmsnorm(x).
-    private func mlpBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
+    func mlpBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
                           a: LayerActivations) {
         let c = config
         let T = batch.tokenCount, d = c.hiddenSize, f = c.intermediateSize
@@ -369,10 +376,13 @@ struct PackedBatch {
 }
 
 /// What one decoder layer writes during the forward pass. Inference reuses one set for every layer;
-/// training keeps one per layer (with `input`, the residual entering the layer) for the backward.
+/// training keeps one per layer (with `input` and `middle`, the residual entering the layer and
+/// after its attention block) for the backward, or only the inputs when recomputing.
 final class LayerActivations {
     /// The residual stream entering the layer [T, d]; kept only for training.
     let input: AlignedBuffer<Float>?
+    /// The residual stream after the attention block [T, d]; kept only for training.
+    let middle: AlignedBuffer<Float>?
     let attentionNormed: AlignedBuffer<Float>   // [T, d]
     let attentionRstd: AlignedBuffer<Float>     // [T]
     let qkv: AlignedBuffer<Float>               // [T, H·e + 2·G·e], q and k after RoPE
@@ -382,8 +392,9 @@ final class LayerActivations {
     let gateUp: AlignedBuffer<Float>            // [T, 2f]
     let hidden: AlignedBuffer<Float>            // [T, f]
 
-    init(config c: LlamaConfig, tokens T: Int, keepInput: Bool = false) {
-        input = keepInput ? AlignedBuffer(count: T * c.hiddenSize) : nil
+    init(config c: LlamaConfig, tokens T: Int, keepResiduals: Bool = false) {
+        input = keepResiduals ? AlignedBuffer(count: T * c.hiddenSize) : nil
+        middle = keepResiduals ? AlignedBuffer(count: T * c.hiddenSize) : nil
         attentionNormed = AlignedBuffer(count: T * c.hiddenSize)
         attentionRstd = AlignedBuffer(count: T)
         qkv = AlignedBuffer(count: T * c.qkvDim)
@@ -392,6 +403,21 @@ final class LayerActivations {
         mlpRstd = AlignedBuffer(count: T)
         gateUp = AlignedBuffer(count: T * 2 * c.intermediateSize)
         hidden = AlignedBuffer(count: T * c.intermediateSize)
+    }
+
+    /// Activations that share every buffer with `other` except the saved residuals (recompute mode:
+    /// each layer keeps its own input, the rest is scratch rebuilt before the layer's backward).
+    init(sharing other: LayerActivations, input: AlignedBuffer<Float>) {
+        self.input = input
+        middle = other.middle
+        attentionNormed = other.attentionNormed
+        attentionRstd = other.attentionRstd
+        qkv = other.qkv
+        attention = other.attention
+        mlpNormed = other.mlpNormed
+        mlpRstd = other.mlpRstd
+        gateUp = other.gateUp
+        hidden = other.hidden
     }
 }
 

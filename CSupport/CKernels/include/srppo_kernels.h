@@ -12,6 +12,10 @@
 // x, y: [rows, dim]; w: [dim]; rstd: [rows] (saved for the backward; may be NULL).
 void srppo_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w,
                            int rows, int dim, float eps);
+// Backward of the above given dy: dx[r,:] += rstd (g - x̂ · mean(g · x̂)) with g = dy · w and
+// x̂ = x · rstd; dw[:] += Σ_r dy[r,:] · x̂[r,:] (dw may be NULL when w is frozen).
+void srppo_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                            const float *rstd, int rows, int dim);
 
 // --- RoPE (rotate-half convention of Hugging Face LLaMA) -------------------------------------------
 // In place on `heads` heads of `head_dim` in each of `rows` rows (row stride `row_stride` floats).
@@ -19,19 +23,34 @@ void srppo_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w
 // cos/sin for every position: [max_pos, head_dim/2].
 void srppo_rope_forward(float *x, int rows, int row_stride, int heads, int head_dim,
                         const int32_t *positions, const float *cos_table, const float *sin_table);
+// Backward: the gradient rotates by the opposite angle (the rotation is orthogonal). In place.
+void srppo_rope_backward(float *dx, int rows, int row_stride, int heads, int head_dim,
+                         const int32_t *positions, const float *cos_table, const float *sin_table);
 
 // --- SwiGLU --------------------------------------------------------------------------------------
 // out[i] = silu(gate[i]) * up[i],  silu(g) = g / (1 + exp(-g)).
 void srppo_swiglu_forward(float *out, const float *gate, const float *up, size_t n);
+// Backward given dout: dgate = dout · up · silu'(gate), dup = dout · silu(gate) (overwritten).
+void srppo_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                           const float *up, size_t n);
 
 // --- Attention softmax ---------------------------------------------------------------------------
 // Row r of `scores` ([rows, ld]) holds q_r . k_j for j < cols. Scales by `scale`, masks j > r + diag
 // (causal; diag = number of keys before the first query row) to 0 and normalizes the rest.
 void srppo_softmax_causal(float *scores, int rows, int cols, int ld, int diag, float scale);
+// Backward of softmax(scale · s) given the probabilities p and dp = dL/dp (overwritten in place
+// with dL/ds): ds = scale · p · (dp - Σ_j p_j dp_j). Masked entries (p = 0) get 0.
+void srppo_softmax_backward(float *dp, const float *p, int rows, int cols, int ld, float scale);
 
 // --- LM head -------------------------------------------------------------------------------------
 // out[r] = log(sum_j exp(x[r, j])) over `cols` entries of each row (row stride `ld`).
 void srppo_logsumexp_rows(float *out, const float *x, int rows, int cols, int ld);
+// Entropy of softmax(z) for a row of logits with known log-sum-exp: H = lse - Σ_j p_j z_j.
+float srppo_softmax_entropy(const float *z, int cols, float lse);
+// Gradient of g_logp · log p_target + g_entropy · H with respect to the logits z (overwritten):
+// dz_j = g_logp (δ_j,target - p_j) - g_entropy · p_j (log p_j + H), p = softmax(z).
+void srppo_log_softmax_backward(float *z, int cols, float lse, int target, float g_logp,
+                                float g_entropy, float entropy);
 
 // --- Elementwise ---------------------------------------------------------------------------------
 // y += x

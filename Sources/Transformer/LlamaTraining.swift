@@ -1,0 +1,291 @@
+import CKernels
+import Foundation
+import Tensor
+
+/// Everything a training forward pass keeps for the backward.
+public final class TrainingTape {
+    let batch: PackedBatch
+    /// One per layer: with full activations, or (recompute mode) only the layer input, the rest shared.
+    let layers: [LayerActivations]
+    let recompute: Bool
+    /// Residual stream entering the final norm at the scored rows [P, d], and its 1/rms.
+    let finalInput: AlignedBuffer<Float>
+    let finalRstd: AlignedBuffer<Float>
+    /// Input of the output head at the scored rows: rmsnorm(finalInput) [P, d].
+    public let headInput: AlignedBuffer<Float>
+
+    /// Number of scored rows P (over the whole batch, in request order).
+    public var scoredCount: Int { batch.scoredRows.count }
+    /// Scored rows per request.
+    public var scoredCounts: [Int] { batch.scoredCounts }
+    /// The token each scored row predicts.
+    public var scoredTargets: [Int32] { batch.scoredTargets }
+
+    init(batch: PackedBatch, layers: [LayerActivations], recompute: Bool, config: LlamaConfig) {
+        self.batch = batch
+        self.layers = layers
+        self.recompute = recompute
+        let P = batch.scoredRows.count
+        finalInput = AlignedBuffer(count: P * config.hiddenSize)
+        finalRstd = AlignedBuffer(count: P)
+        headInput = AlignedBuffer(count: P * config.hiddenSize)
+    }
+}
+
+/// What the LM head returns in training: per scored row, log p(target) and the entropy of the
+/// predicted distribution (0 unless asked for), and the gradient with respect to the head input.
+public struct LMHeadResult {
+    public let logProbs: [Float]
+    public let entropies: [Float]
+    public let headInputGradient: AlignedBuffer<Float>
+}
+
+extension LlamaModel {
+    // MARK: Forward for training
+
+    /// Runs the decoder stack keeping what the backward needs. With `recompute`, only each layer's
+    /// input is kept (T·d floats per layer) and the layer is run again during the backward: about a
+    /// third more compute for a fraction of the memory, for long sequences.
+    public func trainingForward(_ requests: [ScoringRequest], recompute: Bool = false) throws -> TrainingTape {
+        try validate(requests)
+        let batch = PackedBatch(requests)
+        let T = batch.tokenCount, d = config.hiddenSize
+        let layers: [LayerActivations]
+        if recompute {
+            let shared = LayerActivations(config: config, tokens: T, keepResiduals: true)
+            layers = layout.layers.map { _ in LayerActivations(sharing: shared, input: AlignedBuffer(count: T * d)) }
+        } else {
+            layers = layout.layers.map { _ in LayerActivations(config: config, tokens: T, keepResiduals: true) }
+        }
+        let x = AlignedBuffer<Float>(count: T * d)
+        forward(batch, residual: x) { layers[$0] }
+        let tape = TrainingTape(batch: batch, layers: layers, recompute: recompute, config: config)
+        for (i, row) in batch.scoredRows.enumerated() {
+            (tape.finalInput.pointer + i * d).update(from: x.pointer + row * d, count: d)
+        }
+        rmsNorm(tape.finalInput.pointer, weight: layout.finalNorm, rows: tape.scoredCount,
+                into: tape.headInput.pointer, rstd: tape.finalRstd.pointer)
+        return tape
+    }
+
+    // MARK: LM head
+
+    /// The LM head forward and backward in one pass over chunks of scored rows, so the [rows, V]
+    /// logits exist for one chunk at a time. `gradient(row, logp, entropy)` returns
+    /// (∂loss/∂logp, ∂loss/∂entropy) for the row; it runs after the row's values are known.
+    /// Accumulates the head weights' gradient into `gradients` (the embedding when tied) when given.
+    public func lmHeadForwardBackward(_ tape: TrainingTape, computeEntropy: Bool,
+                                      gradients: AlignedBuffer<Float>?,
+                                      gradient: (_ row: Int, _ logProb: Float, _ entropy: Float) -> (Float, Float)) -> LMHeadResult {
+        let d = config.hiddenSize, V = config.vocabSize
+        let P = tape.scoredCount
+        let chunk = Self.trainingHeadRows
+        let logits = AlignedBuffer<Float>(count: min(chunk, max(P, 1)) * V)
+        let lse = AlignedBuffer<Float>(count: chunk)
+        var logProbs = [Float](repeating: 0, count: P)
+        var entropies = [Float](repeating: 0, count: P)
+        var gLogProb = [Float](repeating: 0, count: chunk), gEntropy = [Float](repeating: 0, count: chunk)
+        let dInput = AlignedBuffer<Float>(count: P * d)
+        let head = weights + layout.lmHead
+        let targets = tape.scoredTargets
+        var start = 0
+        while start < P {
+            let rows = min(chunk, P - start)
+            let h = tape.headInput.pointer + start * d
+            // logits[rows, V] = h · E^T
+            Gemm.multiply(m: rows, n: V, k: d, a: h, lda: d, b: head, ldb: d, transB: .transposed, c: logits.pointer, ldc: V)
+            Parallel.forRanges(rows) { r in
+                srppo_logsumexp_rows(lse.pointer + r.lowerBound, logits.pointer + r.lowerBound * V, Int32(r.count), Int32(V), Int32(V))
+                for i in r {
+                    let z = logits.pointer + i * V
+                    logProbs[start + i] = z[Int(targets[start + i])] - lse.pointer[i]
+                    if computeEntropy { entropies[start + i] = srppo_softmax_entropy(z, Int32(V), lse.pointer[i]) }
+                }
+            }
+            for i in 0..<rows {
+                (gLogProb[i], gEntropy[i]) = gradient(start + i, logProbs[start + i], entropies[start + i])
+            }
+            // logits → ∂loss/∂logits, in place
+            Parallel.forRanges(rows) { r in
+                for i in r {
+                    srppo_log_softmax_backward(logits.pointer + i * V, Int32(V), lse.pointer[i], targets[start + i],
+                                               gLogProb[i], gEntropy[i], entropies[start + i])
+                }
+            }
+            // ∂h[rows, d] = ∂logits · E;  ∂E[V, d] += ∂logits^T · h
+            Gemm.multiply(m: rows, n: d, k: V, a: logits.pointer, lda: V, b: head, ldb: d, c: dInput.pointer + start * d, ldc: d)
+            if let gradients {
+                Gemm.multiply(m: V, n: d, k: rows, a: logits.pointer, lda: V, transA: .transposed, b: h, ldb: d,
+                              c: gradients.pointer + layout.lmHead, ldc: d, beta: 1)
+            }
+            start += rows
+        }
+        return LMHeadResult(logProbs: logProbs, entropies: entropies, headInputGradient: dInput)
+    }
+
+    static let trainingHeadRows = 256
+
+    // MARK: Backward
+
+    /// Backpropagates ∂loss/∂(head input) [P, d] through the final norm, every layer and the
+    /// embedding, accumulating parameter gradients into `gradients` (the model's layout).
+    public func backward(_ tape: TrainingTape, headInputGradient dHead: AlignedBuffer<Float>, into gradients: AlignedBuffer<Float>) {
+        let c = config
+        let batch = tape.batch
+        let T = batch.tokenCount, d = c.hiddenSize, P = tape.scoredCount
+        precondition(gradients.count >= layout.parameterCount)
+        let g = gradients.pointer
+
+        // Final norm: ∂x at the scored rows; other rows get no gradient from the head.
+        let dx = AlignedBuffer<Float>(count: T * d)
+        let dFinal = AlignedBuffer<Float>(count: P * d)
+        rmsNormBackward(dx: dFinal.pointer, dWeight: g + layout.finalNorm, dy: dHead.pointer, x: tape.finalInput.pointer,
+                        weight: layout.finalNorm, rstd: tape.finalRstd.pointer, rows: P)
+        for (i, row) in batch.scoredRows.enumerated() {
+            srppo_add_inplace(dx.pointer + row * d, dFinal.pointer + i * d, d)
+        }
+
+        let scratch = BackwardScratch(config: c, tokens: T, longest: batch.longest)
+        for index in layout.layers.indices.reversed() {
+            let a = tape.layers[index]
+            if tape.recompute {
+                let x = scratch.recomputeResidual
+                x.pointer.update(from: a.input!.pointer, count: T * d)
+                forwardLayer(layout.layers[index], batch: batch, x: x.pointer, a: a)
+            }
+            layerBackward(layout.layers[index], batch: batch, a: a, dx: dx.pointer, gradients: g, scratch: scratch)
+        }
+
+        // Embedding rows of the tokens.
+        let embedding = g + layout.embedding
+        for (t, token) in batch.tokens.enumerated() {
+            srppo_add_inplace(embedding + Int(token) * d, dx.pointer + t * d, d)
+        }
+    }
+
+    /// ∂x [T, d] arrives as the gradient of the layer's output and leaves as that of its input.
+    private func layerBackward(_ layer: LlamaLayout.Layer, batch: PackedBatch, a: LayerActivations,
+                               dx: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
+                               scratch: BackwardScratch) {
+        let c = config
+        let T = batch.tokenCount, d = c.hiddenSize, f = c.intermediateSize
+        let w = weights
+
+        // MLP: x_out = x_mid + down(swiglu(gateUp)),  gateUp = rmsnorm(x_mid) · W_gu^T
+        let dHidden = scratch.hidden.pointer, dGateUp = scratch.gateUp.pointer, dNormed = scratch.normed.pointer
+        Gemm.multiply(m: T, n: f, k: d, a: dx, lda: d, b: w + layer.down, ldb: f, c: dHidden, ldc: f)
+        Gemm.multiply(m: d, n: f, k: T, a: dx, lda: d, transA: .transposed, b: a.hidden.pointer, ldb: f,
+                      c: g + layer.down, ldc: f, beta: 1)
+        Parallel.forRanges(T) { rows in
+            for t in rows {
+                let gateUp = a.gateUp.pointer + t * 2 * f, dgu = dGateUp + t * 2 * f
+                srppo_swiglu_backward(dgu, dgu + f, dHidden + t * f, gateUp, gateUp + f, f)
+            }
+        }
+        Gemm.multiply(m: T, n: d, k: 2 * f, a: dGateUp, lda: 2 * f, b: w + layer.gateUp, ldb: d, c: dNormed, ldc: d)
+        Gemm.multiply(m: 2 * f, n: d, k: T, a: dGateUp, lda: 2 * f, transA: .transposed, b: a.mlpNormed.pointer, ldb: d,
+                      c: g + layer.gateUp, ldc: d, beta: 1)
+        rmsNormBackward(dx: dx, dWeight: g + layer.mlpNorm, dy: dNormed, x: a.middle!.pointer, weight: layer.mlpNorm,
+                        rstd: a.mlpRstd.pointer, rows: T)
+
+        // Attention: x_mid = x_in + o(attention(rope(q), rope(k), v)),  qkv = rmsnorm(x_in) · W_qkv^T
+        let dAttention = scratch.attention.pointer, dQKV = scratch.qkv.pointer
+        Gemm.multiply(m: T, n: c.qDim, k: d, a: dx, lda: d, b: w + layer.o, ldb: c.qDim, c: dAttention, ldc: c.qDim)
+        Gemm.multiply(m: d, n: c.qDim, k: T, a: dx, lda: d, transA: .transposed, b: a.attention.pointer, ldb: c.qDim,
+                      c: g + layer.o, ldc: c.qDim, beta: 1)
+        if let oBias = layer.oBias { columnSums(dx, rows: T, columns: d, into: g + oBias) }
+        attentionBackward(qkv: a.qkv.pointer, dOut: dAttention, dQKV: dQKV, batch: batch, scratch: scratch)
+        batch.positions.withUnsafeBufferPointer { positions in
+            Parallel.forRanges(T) { rows in
+                let p = positions.baseAddress! + rows.lowerBound
+                let dq = dQKV + rows.lowerBound * c.qkvDim
+                srppo_rope_backward(dq, Int32(rows.count), Int32(c.qkvDim), Int32(c.numHeads), Int32(c.headDim),
+                                    p, rope.cos.pointer, rope.sin.pointer)
+                srppo_rope_backward(dq + c.qDim, Int32(rows.count), Int32(c.qkvDim), Int32(c.numKVHeads), Int32(c.headDim),
+                                    p, rope.cos.pointer, rope.sin.pointer)
+            }
+        }
+        Gemm.multiply(m: T, n: d, k: c.qkvDim, a: dQKV, lda: c.qkvDim, b: w + layer.qkv, ldb: d, c: dNormed, ldc: d)
+        Gemm.multiply(m: c.qkvDim, n: d, k: T, a: dQKV, lda: c.qkvDim, transA: .transposed, b: a.attentionNormed.pointer, ldb: d,
+                      c: g + layer.qkv, ldc: d, beta: 1)
+        if let qkvBias = layer.qkvBias { columnSums(dQKV, rows: T, columns: c.qkvDim, into: g + qkvBias) }
+        rmsNormBackward(dx: dx, dWeight: g + layer.attentionNorm, dy: dNormed, x: a.input!.pointer, weight: layer.attentionNorm,
+                        rstd: a.attentionRstd.pointer, rows: T)
+    }
+
+    /// ∂q, ∂k, ∂v (after RoPE) into dQKV [T, qkvDim] from ∂out [T, H·e]. Probabilities are
+    /// recomputed block by block as in the forward; one task per sequence and key-value group, so
+    /// the ∂k, ∂v that the group's query heads share are accumulated by a single worker.
+    private func attentionBackward(qkv: UnsafeMutablePointer<Float>, dOut: UnsafeMutablePointer<Float>,
+                                   dQKV: UnsafeMutablePointer<Float>, batch: PackedBatch, scratch: BackwardScratch) {
+        let c = config
+        let e = c.headDim, G = c.numKVHeads, group = c.numHeads / c.numKVHeads, ld = c.qkvDim
+        let scale = Float(1.0 / Double(e).squareRoot())
+        let block = Self.attentionBlock
+        dQKV.update(repeating: 0, count: batch.tokenCount * ld)
+        let stride = block * batch.longest
+        Parallel.forEachTask(batch.sequenceCount * G) { worker, task in
+            let s = task / G, kvHead = task % G
+            let start = batch.starts[s], L = batch.lengths[s]
+            let probabilities = scratch.probabilities.pointer + worker * stride
+            let dScores = scratch.dScores.pointer + worker * stride
+            let k = qkv + start * ld + c.qDim + kvHead * e, v = k + c.kvDim
+            let dk = dQKV + start * ld + c.qDim + kvHead * e, dv = dk + c.kvDim
+            for h in kvHead * group..<(kvHead + 1) * group {
+                let q = qkv + start * ld + h * e, dq = dQKV + start * ld + h * e
+                let dO = dOut + start * c.qDim + h * e
+                var r0 = 0
+                while r0 < L {
+                    let rows = min(block, L - r0), keys = r0 + rows
+                    Gemm.multiplySerial(m: rows, n: keys, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
+                                        c: probabilities, ldc: keys)
+                    srppo_softmax_causal(probabilities, Int32(rows), Int32(keys), Int32(keys), Int32(r0), scale)
+                    // ∂v[0..<keys] += P^T · ∂o;  ∂P = ∂o · v^T
+                    Gemm.multiplySerial(m: keys, n: e, k: rows, a: probabilities, lda: keys, transA: .transposed,
+                                        b: dO + r0 * c.qDim, ldb: c.qDim, c: dv, ldc: ld, beta: 1)
+                    Gemm.multiplySerial(m: rows, n: keys, k: e, a: dO + r0 * c.qDim, lda: c.qDim, b: v, ldb: ld, transB: .transposed,
+                                        c: dScores, ldc: keys)
+                    srppo_softmax_backward(dScores, probabilities, Int32(rows), Int32(keys), Int32(keys), scale)
+                    // ∂q[block] = ∂S · k;  ∂k[0..<keys] += ∂S^T · q[block]
+                    Gemm.multiplySerial(m: rows, n: e, k: keys, a: dScores, lda: keys, b: k, ldb: ld, c: dq + r0 * ld, ldc: ld)
+                    Gemm.multiplySerial(m: keys, n: e, k: rows, a: dScores, lda: keys, transA: .transposed, b: q + r0 * ld, ldb: ld,
+                                        c: dk, ldc: ld, beta: 1)
+                    r0 += rows
+                }
+            }
+        }
+    }
+
+    /// ∂x += rmsnorm backward; ∂weight += its gradient (per-worker partial sums, added in order).
+    func rmsNormBackward(dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
+                         x: UnsafePointer<Float>, weight: Int, rstd: UnsafePointer<Float>, rows: Int) {
+        let d = config.hiddenSize
+        let partials = AlignedBuffer<Float>(count: Parallel.threads * d)
+        Parallel.forRangesIndexed(rows) { part, r in
+            srppo_rmsnorm_backward(dx + r.lowerBound * d, partials.pointer + part * d, dy + r.lowerBound * d,
+                                   x + r.lowerBound * d, weights + weight, rstd + r.lowerBound, Int32(r.count), Int32(d))
+        }
+        for part in 0..<Parallel.threads { srppo_add_inplace(dWeight, partials.pointer + part * d, d) }
+    }
+
+    /// into[j] += Σ_r m[r, j] (bias gradients).
+    private func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { srppo_add_inplace(into, m + r * columns, columns) }
+    }
+}
+
+/// Gradient buffers of one layer's backward, reused for every layer.
+final class BackwardScratch {
+    let hidden, gateUp, normed, attention, qkv, probabilities, dScores, recomputeResidual: AlignedBuffer<Float>
+
+    init(config c: LlamaConfig, tokens T: Int, longest: Int) {
+        hidden = AlignedBuffer(count: T * c.intermediateSize)
+        gateUp = AlignedBuffer(count: T * 2 * c.intermediateSize)
+        normed = AlignedBuffer(count: T * c.hiddenSize)
+        attention = AlignedBuffer(count: T * c.qDim)
+        qkv = AlignedBuffer(count: T * c.qkvDim)
+        probabilities = AlignedBuffer(count: Parallel.threads * LlamaModel.attentionBlock * longest)
+        dScores = AlignedBuffer(count: Parallel.threads * LlamaModel.attentionBlock * longest)
+        recomputeResidual = AlignedBuffer(count: T * c.hiddenSize)
+    }
+}
