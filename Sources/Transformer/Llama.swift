@@ -17,6 +17,8 @@ public final class LlamaModel: @unchecked Sendable {
     public let layout: LlamaLayout
     public let storage: ParameterStorage
     let rope: RopeTables
+    /// Low-rank adapters added to the projections in every forward pass (nil: none).
+    public var adapters: LoRAAdapters?
 
     /// The flat parameter buffer (layout: `layout`).
     public var weights: UnsafeMutablePointer<Float> { storage.floats }
@@ -81,32 +83,31 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
         }
-        for (index, layer) in layout.layers.enumerated() {
-            forwardLayer(layer, batch: batch, x: x.pointer, a: activations(index))
+        for index in layout.layers.indices {
+            forwardLayer(index, batch: batch, x: x.pointer, a: activations(index))
         }
     }
 
-    /// One decoder layer on the residual stream x [T, d], in place; saves the layer's input and
+    /// Decoder layer `index` on the residual stream x [T, d], in place; saves the layer's input and
     /// middle residual when `a` keeps them (training).
-    func forwardLayer(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>, a: LayerActivations) {
+    func forwardLayer(_ index: Int, batch: PackedBatch, x: UnsafeMutablePointer<Float>, a: LayerActivations) {
         let count = batch.tokenCount * config.hiddenSize
         a.input?.pointer.update(from: x, count: count)
-        attentionBlock(layer, batch: batch, x: x, a: a)
+        attentionBlock(index, batch: batch, x: x, a: a)
         a.middle?.pointer.update(from: x, count: count)
-        mlpBlock(layer, batch: batch, x: x, a: a)
+        mlpBlock(index, batch: batch, x: x, a: a)
     }
 
     /// x += o_proj(attention(rope(q), rope(k), v)),  [q k v] = qkv_proj(rmsnorm(x)).
-    func attentionBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
-                                a: LayerActivations) {
+    func attentionBlock(_ index: Int, batch: PackedBatch, x: UnsafeMutablePointer<Float>, a: LayerActivations) {
         let c = config
-        let T = batch.tokenCount
-        rmsNorm(x, weight: layer.attentionNorm, rows: T, into: a.attentionNormed.pointer, rstd: a.attentionRstd.pointer)
-        linear(a.attentionNormed.pointer, inFeatures: c.hiddenSize, weight: layer.qkv, bias: layer.qkvBias,
+        let layer = layout.layers[index]
+        rmsNorm(x, weight: layer.attentionNorm, rows: batch.tokenCount, into: a.attentionNormed.pointer, rstd: a.attentionRstd.pointer)
+        linear(a.attentionNormed.pointer, inFeatures: c.hiddenSize, group: .qkv, layer: index,
                outFeatures: c.qkvDim, into: a.qkv.pointer, batch: batch)
         applyRope(a.qkv.pointer, batch: batch)
         attention(qkv: a.qkv.pointer, into: a.attention.pointer, batch: batch)
-        linear(a.attention.pointer, inFeatures: c.qDim, weight: layer.o, bias: layer.oBias,
+        linear(a.attention.pointer, inFeatures: c.qDim, group: .o, layer: index,
                outFeatures: c.hiddenSize, into: x, batch: batch, accumulate: true)
     }
 
@@ -158,12 +159,12 @@ public final class LlamaModel: @unchecked Sendable {
     static let attentionBlock = 64
 
     /// x += down(silu(gate(n)) * up(n)),  n = rmsnorm(x).
-    func mlpBlock(_ layer: LlamaLayout.Layer, batch: PackedBatch, x: UnsafeMutablePointer<Float>,
-                          a: LayerActivations) {
+    func mlpBlock(_ index: Int, batch: PackedBatch, x: UnsafeMutablePointer<Float>, a: LayerActivations) {
         let c = config
+        let layer = layout.layers[index]
         let T = batch.tokenCount, d = c.hiddenSize, f = c.intermediateSize
         rmsNorm(x, weight: layer.mlpNorm, rows: T, into: a.mlpNormed.pointer, rstd: a.mlpRstd.pointer)
-        linear(a.mlpNormed.pointer, inFeatures: d, weight: layer.gateUp, bias: nil, outFeatures: 2 * f,
+        linear(a.mlpNormed.pointer, inFeatures: d, group: .gateUp, layer: index, outFeatures: 2 * f,
                into: a.gateUp.pointer, batch: batch)
         Parallel.forRanges(T) { rows in
             for t in rows {
@@ -171,7 +172,7 @@ public final class LlamaModel: @unchecked Sendable {
                 srppo_swiglu_forward(a.hidden.pointer + t * f, gate, gate + f, f)
             }
         }
-        linear(a.hidden.pointer, inFeatures: f, weight: layer.down, bias: nil, outFeatures: d,
+        linear(a.hidden.pointer, inFeatures: f, group: .down, layer: index, outFeatures: d,
                into: x, batch: batch, accumulate: true)
     }
 
@@ -253,10 +254,12 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// y[T, out] = x[T, in] · W^T + bias (or y += that when `accumulate`), W = [out, in] at `weight`.
-    /// One GEMM per sequence and fixed column block (see the type's comment), spread over the workers.
-    func linear(_ x: UnsafePointer<Float>, inFeatures: Int, weight: Int, bias: Int?, outFeatures: Int,
+    /// y[T, out] = x[T, in] · W^T + bias (or y += that when `accumulate`) for a layer's projection
+    /// group (W = [out, in]), plus the group's LoRA adapters when the model has them. One GEMM per
+    /// sequence and fixed column block (see the type's comment), spread over the workers.
+    func linear(_ x: UnsafePointer<Float>, inFeatures: Int, group: ProjectionGroup, layer: Int, outFeatures: Int,
                 into y: UnsafeMutablePointer<Float>, batch: PackedBatch, accumulate: Bool = false) {
+        let (weight, bias) = group.weightOffset(layout.layers[layer])
         let columnBlocks = Self.blocks(outFeatures, width: Self.linearColumns)
         let w = weights
         Parallel.forEachTask(batch.sequenceCount * columnBlocks.count) { _, task in
@@ -271,6 +274,22 @@ public final class LlamaModel: @unchecked Sendable {
                     srppo_add_inplace(out + r * outFeatures, w + bias + columns.lowerBound, columns.count)
                 }
             }
+        }
+        guard let lora = adapters else { return }
+        let list = lora.adapters(layer: layer, group: group)
+        if list.isEmpty { return }
+        // y[:, columns] += (α/r) · (x · Aᵀ) · Bᵀ, per sequence like the base product.
+        let rank = lora.config.rank, p = lora.parameters.pointer
+        let scratch = AlignedBuffer<Float>(count: Parallel.threads * batch.longest * rank)
+        Parallel.forEachTask(batch.sequenceCount * list.count) { worker, task in
+            let s = task / list.count, adapter = list[task % list.count]
+            let start = batch.starts[s], L = batch.lengths[s]
+            let u = scratch.pointer + worker * batch.longest * rank
+            Gemm.multiplySerial(m: L, n: rank, k: inFeatures, a: x + start * inFeatures, lda: inFeatures,
+                                b: p + adapter.a, ldb: inFeatures, transB: .transposed, c: u, ldc: rank)
+            Gemm.multiplySerial(m: L, n: adapter.outFeatures, k: rank, a: u, lda: rank, b: p + adapter.b, ldb: rank,
+                                transB: .transposed, c: y + start * outFeatures + adapter.columns.lowerBound, ldc: outFeatures,
+                                alpha: lora.config.scale, beta: 1)
         }
     }
 

@@ -128,19 +128,21 @@ extension LlamaModel {
     // MARK: Backward
 
     /// Backpropagates ∂loss/∂(head input) [P, d] through the final norm, every layer and the
-    /// embedding, accumulating parameter gradients into `gradients` (the model's layout).
-    public func backward(_ tape: TrainingTape, headInputGradient dHead: AlignedBuffer<Float>, into gradients: AlignedBuffer<Float>) {
+    /// embedding. Parameter gradients accumulate into `gradients` (the model's layout; nil when the
+    /// base weights are frozen) and adapter gradients into `adapterGradients` (the adapters' layout).
+    public func backward(_ tape: TrainingTape, headInputGradient dHead: AlignedBuffer<Float>,
+                         into gradients: AlignedBuffer<Float>?, adapterGradients: AlignedBuffer<Float>? = nil) {
         let c = config
         let batch = tape.batch
         let T = batch.tokenCount, d = c.hiddenSize, P = tape.scoredCount
-        precondition(gradients.count >= layout.parameterCount)
-        let g = gradients.pointer
+        if let gradients { precondition(gradients.count >= layout.parameterCount) }
+        let g = gradients?.pointer
 
         // Final norm: ∂x at the scored rows; other rows get no gradient from the head.
         let dx = AlignedBuffer<Float>(count: T * d)
         let dFinal = AlignedBuffer<Float>(count: P * d)
-        rmsNormBackward(dx: dFinal.pointer, dWeight: g + layout.finalNorm, dy: dHead.pointer, x: tape.finalInput.pointer,
-                        weight: layout.finalNorm, rstd: tape.finalRstd.pointer, rows: P)
+        rmsNormBackward(dx: dFinal.pointer, dWeight: g.map { $0 + layout.finalNorm }, dy: dHead.pointer,
+                        x: tape.finalInput.pointer, weight: layout.finalNorm, rstd: tape.finalRstd.pointer, rows: P)
         for (i, row) in batch.scoredRows.enumerated() {
             srppo_add_inplace(dx.pointer + row * d, dFinal.pointer + i * d, d)
         }
@@ -151,49 +153,49 @@ extension LlamaModel {
             if tape.recompute {
                 let x = scratch.recomputeResidual
                 x.pointer.update(from: a.input!.pointer, count: T * d)
-                forwardLayer(layout.layers[index], batch: batch, x: x.pointer, a: a)
+                forwardLayer(index, batch: batch, x: x.pointer, a: a)
             }
-            layerBackward(layout.layers[index], batch: batch, a: a, dx: dx.pointer, gradients: g, scratch: scratch)
+            layerBackward(index, batch: batch, a: a, dx: dx.pointer, gradients: g,
+                          adapterGradients: adapterGradients?.pointer, scratch: scratch)
         }
 
         // Embedding rows of the tokens.
-        let embedding = g + layout.embedding
-        for (t, token) in batch.tokens.enumerated() {
-            srppo_add_inplace(embedding + Int(token) * d, dx.pointer + t * d, d)
+        if let g {
+            for (t, token) in batch.tokens.enumerated() {
+                srppo_add_inplace(g + layout.embedding + Int(token) * d, dx.pointer + t * d, d)
+            }
         }
     }
 
     /// ∂x [T, d] arrives as the gradient of the layer's output and leaves as that of its input.
-    private func layerBackward(_ layer: LlamaLayout.Layer, batch: PackedBatch, a: LayerActivations,
-                               dx: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
+    private func layerBackward(_ index: Int, batch: PackedBatch, a: LayerActivations, dx: UnsafeMutablePointer<Float>,
+                               gradients g: UnsafeMutablePointer<Float>?, adapterGradients: UnsafeMutablePointer<Float>?,
                                scratch: BackwardScratch) {
         let c = config
+        let layer = layout.layers[index]
         let T = batch.tokenCount, d = c.hiddenSize, f = c.intermediateSize
-        let w = weights
+        func projection(_ group: ProjectionGroup, x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+                        dY: UnsafePointer<Float>, dX: UnsafeMutablePointer<Float>) {
+            projectionBackward(group, layer: index, x: x, inFeatures: inFeatures, outFeatures: outFeatures, rows: T,
+                               dY: dY, dX: dX, gradients: g, adapterGradients: adapterGradients)
+        }
 
         // MLP: x_out = x_mid + down(swiglu(gateUp)),  gateUp = rmsnorm(x_mid) · W_gu^T
         let dHidden = scratch.hidden.pointer, dGateUp = scratch.gateUp.pointer, dNormed = scratch.normed.pointer
-        Gemm.multiply(m: T, n: f, k: d, a: dx, lda: d, b: w + layer.down, ldb: f, c: dHidden, ldc: f)
-        Gemm.multiply(m: d, n: f, k: T, a: dx, lda: d, transA: .transposed, b: a.hidden.pointer, ldb: f,
-                      c: g + layer.down, ldc: f, beta: 1)
+        projection(.down, x: a.hidden.pointer, inFeatures: f, outFeatures: d, dY: dx, dX: dHidden)
         Parallel.forRanges(T) { rows in
             for t in rows {
                 let gateUp = a.gateUp.pointer + t * 2 * f, dgu = dGateUp + t * 2 * f
                 srppo_swiglu_backward(dgu, dgu + f, dHidden + t * f, gateUp, gateUp + f, f)
             }
         }
-        Gemm.multiply(m: T, n: d, k: 2 * f, a: dGateUp, lda: 2 * f, b: w + layer.gateUp, ldb: d, c: dNormed, ldc: d)
-        Gemm.multiply(m: 2 * f, n: d, k: T, a: dGateUp, lda: 2 * f, transA: .transposed, b: a.mlpNormed.pointer, ldb: d,
-                      c: g + layer.gateUp, ldc: d, beta: 1)
-        rmsNormBackward(dx: dx, dWeight: g + layer.mlpNorm, dy: dNormed, x: a.middle!.pointer, weight: layer.mlpNorm,
-                        rstd: a.mlpRstd.pointer, rows: T)
+        projection(.gateUp, x: a.mlpNormed.pointer, inFeatures: d, outFeatures: 2 * f, dY: dGateUp, dX: dNormed)
+        rmsNormBackward(dx: dx, dWeight: g.map { $0 + layer.mlpNorm }, dy: dNormed, x: a.middle!.pointer,
+                        weight: layer.mlpNorm, rstd: a.mlpRstd.pointer, rows: T)
 
         // Attention: x_mid = x_in + o(attention(rope(q), rope(k), v)),  qkv = rmsnorm(x_in) · W_qkv^T
         let dAttention = scratch.attention.pointer, dQKV = scratch.qkv.pointer
-        Gemm.multiply(m: T, n: c.qDim, k: d, a: dx, lda: d, b: w + layer.o, ldb: c.qDim, c: dAttention, ldc: c.qDim)
-        Gemm.multiply(m: d, n: c.qDim, k: T, a: dx, lda: d, transA: .transposed, b: a.attention.pointer, ldb: c.qDim,
-                      c: g + layer.o, ldc: c.qDim, beta: 1)
-        if let oBias = layer.oBias { columnSums(dx, rows: T, columns: d, into: g + oBias) }
+        projection(.o, x: a.attention.pointer, inFeatures: c.qDim, outFeatures: d, dY: dx, dX: dAttention)
         attentionBackward(qkv: a.qkv.pointer, dOut: dAttention, dQKV: dQKV, batch: batch, scratch: scratch)
         batch.positions.withUnsafeBufferPointer { positions in
             Parallel.forRanges(T) { rows in
@@ -205,12 +207,44 @@ extension LlamaModel {
                                     p, rope.cos.pointer, rope.sin.pointer)
             }
         }
-        Gemm.multiply(m: T, n: d, k: c.qkvDim, a: dQKV, lda: c.qkvDim, b: w + layer.qkv, ldb: d, c: dNormed, ldc: d)
-        Gemm.multiply(m: c.qkvDim, n: d, k: T, a: dQKV, lda: c.qkvDim, transA: .transposed, b: a.attentionNormed.pointer, ldb: d,
-                      c: g + layer.qkv, ldc: d, beta: 1)
-        if let qkvBias = layer.qkvBias { columnSums(dQKV, rows: T, columns: c.qkvDim, into: g + qkvBias) }
-        rmsNormBackward(dx: dx, dWeight: g + layer.attentionNorm, dy: dNormed, x: a.input!.pointer, weight: layer.attentionNorm,
-                        rstd: a.attentionRstd.pointer, rows: T)
+        projection(.qkv, x: a.attentionNormed.pointer, inFeatures: d, outFeatures: c.qkvDim, dY: dQKV, dX: dNormed)
+        rmsNormBackward(dx: dx, dWeight: g.map { $0 + layer.attentionNorm }, dy: dNormed, x: a.input!.pointer,
+                        weight: layer.attentionNorm, rstd: a.attentionRstd.pointer, rows: T)
+    }
+
+    /// Backward of y = x·Wᵀ + b + LoRA for one projection group over all T rows: dX = dY·W (+ the
+    /// adapters' share), and, when trainable, ∂W += dYᵀ·x, ∂b += Σ dY and the adapters' ∂A, ∂B.
+    private func projectionBackward(_ group: ProjectionGroup, layer: Int, x: UnsafePointer<Float>, inFeatures: Int,
+                                    outFeatures: Int, rows T: Int, dY: UnsafePointer<Float>, dX: UnsafeMutablePointer<Float>,
+                                    gradients g: UnsafeMutablePointer<Float>?, adapterGradients: UnsafeMutablePointer<Float>?) {
+        let (weight, bias) = group.weightOffset(layout.layers[layer])
+        Gemm.multiply(m: T, n: inFeatures, k: outFeatures, a: dY, lda: outFeatures, b: weights + weight, ldb: inFeatures,
+                      c: dX, ldc: inFeatures)
+        if let g {
+            Gemm.multiply(m: outFeatures, n: inFeatures, k: T, a: dY, lda: outFeatures, transA: .transposed, b: x, ldb: inFeatures,
+                          c: g + weight, ldc: inFeatures, beta: 1)
+            if let bias { for r in 0..<T { srppo_add_inplace(g + bias, dY + r * outFeatures, outFeatures) } }
+        }
+        guard let lora = adapters else { return }
+        let rank = lora.config.rank, scale = lora.config.scale, p = lora.parameters.pointer
+        let u = AlignedBuffer<Float>(count: T * rank), du = AlignedBuffer<Float>(count: T * rank)
+        for adapter in lora.adapters(layer: layer, group: group) {
+            let dYa = dY + adapter.columns.lowerBound
+            // u = x·Aᵀ [T, r];  du = s·dY_a·B [T, r];  dX += du·A
+            Gemm.multiply(m: T, n: rank, k: inFeatures, a: x, lda: inFeatures, b: p + adapter.a, ldb: inFeatures,
+                          transB: .transposed, c: u.pointer, ldc: rank)
+            Gemm.multiply(m: T, n: rank, k: adapter.outFeatures, a: dYa, lda: outFeatures, b: p + adapter.b, ldb: rank,
+                          c: du.pointer, ldc: rank, alpha: scale)
+            Gemm.multiply(m: T, n: inFeatures, k: rank, a: du.pointer, lda: rank, b: p + adapter.a, ldb: inFeatures,
+                          c: dX, ldc: inFeatures, beta: 1)
+            if let ga = adapterGradients {
+                // ∂B += s·dY_aᵀ·u [out, r];  ∂A += duᵀ·x [r, in]
+                Gemm.multiply(m: adapter.outFeatures, n: rank, k: T, a: dYa, lda: outFeatures, transA: .transposed,
+                              b: u.pointer, ldb: rank, c: ga + adapter.b, ldc: rank, alpha: scale, beta: 1)
+                Gemm.multiply(m: rank, n: inFeatures, k: T, a: du.pointer, lda: rank, transA: .transposed, b: x, ldb: inFeatures,
+                              c: ga + adapter.a, ldc: inFeatures, beta: 1)
+            }
+        }
     }
 
     /// ∂q, ∂k, ∂v (after RoPE) into dQKV [T, qkvDim] from ∂out [T, H·e]. Probabilities are
@@ -256,21 +290,19 @@ extension LlamaModel {
         }
     }
 
-    /// ∂x += rmsnorm backward; ∂weight += its gradient (per-worker partial sums, added in order).
-    func rmsNormBackward(dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
+    /// ∂x += rmsnorm backward; ∂weight += its gradient when trainable (per-worker partial sums,
+    /// added in order).
+    func rmsNormBackward(dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?, dy: UnsafePointer<Float>,
                          x: UnsafePointer<Float>, weight: Int, rstd: UnsafePointer<Float>, rows: Int) {
         let d = config.hiddenSize
-        let partials = AlignedBuffer<Float>(count: Parallel.threads * d)
+        let partials = dWeight.map { _ in AlignedBuffer<Float>(count: Parallel.threads * d) }
         Parallel.forRangesIndexed(rows) { part, r in
-            srppo_rmsnorm_backward(dx + r.lowerBound * d, partials.pointer + part * d, dy + r.lowerBound * d,
+            srppo_rmsnorm_backward(dx + r.lowerBound * d, partials.map { $0.pointer + part * d }, dy + r.lowerBound * d,
                                    x + r.lowerBound * d, weights + weight, rstd + r.lowerBound, Int32(r.count), Int32(d))
         }
-        for part in 0..<Parallel.threads { srppo_add_inplace(dWeight, partials.pointer + part * d, d) }
-    }
-
-    /// into[j] += Σ_r m[r, j] (bias gradients).
-    private func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows { srppo_add_inplace(into, m + r * columns, columns) }
+        if let dWeight, let partials {
+            for part in 0..<Parallel.threads { srppo_add_inplace(dWeight, partials.pointer + part * d, d) }
+        }
     }
 }
 
