@@ -82,9 +82,8 @@ extension LlamaModel {
         let chunk = Self.trainingHeadRows
         let logits = AlignedBuffer<Float>(count: min(chunk, max(P, 1)) * V)
         let lse = AlignedBuffer<Float>(count: chunk)
-        var logProbs = [Float](repeating: 0, count: P)
-        var entropies = [Float](repeating: 0, count: P)
-        var gLogProb = [Float](repeating: 0, count: chunk), gEntropy = [Float](repeating: 0, count: chunk)
+        let logProbs = AlignedBuffer<Float>(count: P), entropies = AlignedBuffer<Float>(count: P)
+        let gLogProb = AlignedBuffer<Float>(count: chunk), gEntropy = AlignedBuffer<Float>(count: chunk)
         let dInput = AlignedBuffer<Float>(count: P * d)
         let head = weights + layout.lmHead
         let targets = tape.scoredTargets
@@ -98,18 +97,18 @@ extension LlamaModel {
                 srppo_logsumexp_rows(lse.pointer + r.lowerBound, logits.pointer + r.lowerBound * V, Int32(r.count), Int32(V), Int32(V))
                 for i in r {
                     let z = logits.pointer + i * V
-                    logProbs[start + i] = z[Int(targets[start + i])] - lse.pointer[i]
-                    if computeEntropy { entropies[start + i] = srppo_softmax_entropy(z, Int32(V), lse.pointer[i]) }
+                    logProbs.pointer[start + i] = z[Int(targets[start + i])] - lse.pointer[i]
+                    if computeEntropy { entropies.pointer[start + i] = srppo_softmax_entropy(z, Int32(V), lse.pointer[i]) }
                 }
             }
             for i in 0..<rows {
-                (gLogProb[i], gEntropy[i]) = gradient(start + i, logProbs[start + i], entropies[start + i])
+                (gLogProb.pointer[i], gEntropy.pointer[i]) = gradient(start + i, logProbs.pointer[start + i], entropies.pointer[start + i])
             }
             // logits → ∂loss/∂logits, in place
             Parallel.forRanges(rows) { r in
                 for i in r {
                     srppo_log_softmax_backward(logits.pointer + i * V, Int32(V), lse.pointer[i], targets[start + i],
-                                               gLogProb[i], gEntropy[i], entropies[start + i])
+                                               gLogProb.pointer[i], gEntropy.pointer[i], entropies.pointer[start + i])
                 }
             }
             // ∂h[rows, d] = ∂logits · E;  ∂E[V, d] += ∂logits^T · h
@@ -120,7 +119,7 @@ extension LlamaModel {
             }
             start += rows
         }
-        return LMHeadResult(logProbs: logProbs, entropies: entropies, headInputGradient: dInput)
+        return LMHeadResult(logProbs: Array(logProbs.buffer), entropies: Array(entropies.buffer), headInputGradient: dInput)
     }
 
     static let trainingHeadRows = 256

@@ -1,0 +1,149 @@
+import Foundation
+import ModelFiles
+
+/// A training run's folder: its config, metrics as JSONL, checkpoints, and a progress line on
+/// stderr.
+///
+///     runs/<name>/
+///       run-config.json          the configuration the run was started with
+///       metrics.jsonl            one JSON object per optimizer step (and per evaluation)
+///       checkpoints/step-000120/ complete checkpoints (temp folders are renamed into place)
+public final class RunFolder {
+    public let path: String
+    public var metricsPath: String { path + "/metrics.jsonl" }
+    public var checkpointsPath: String { path + "/checkpoints" }
+    private var metrics: FileHandle?
+
+    public init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path + "/checkpoints", withIntermediateDirectories: true)
+    }
+
+    /// Saves the run's configuration (atomically).
+    public func saveConfig<C: Encodable>(_ config: C, name: String = "run-config.json") throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(encoder.encode(config), to: path + "/" + name)
+    }
+
+    public func loadConfig<C: Decodable>(_ type: C.Type, name: String = "run-config.json") throws -> C {
+        let file = path + "/" + name
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw TrainingError.badRun(path: file, problem: "missing: is this a run folder?")
+        }
+        do { return try JSONDecoder().decode(type, from: data) } catch {
+            throw TrainingError.badRun(path: file, problem: "cannot be read: \(error)")
+        }
+    }
+
+    /// Appends one metrics record.
+    public func log(_ record: [String: Any]) throws {
+        if metrics == nil {
+            if !FileManager.default.fileExists(atPath: metricsPath) {
+                FileManager.default.createFile(atPath: metricsPath, contents: nil)
+            }
+            metrics = FileHandle(forWritingAtPath: metricsPath)
+            metrics?.seekToEndOfFile()
+        }
+        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+        line.append(0x0A)
+        metrics?.write(line)
+    }
+
+    /// Drops metrics records written after `step` (a resumed run repeats those steps).
+    public func truncateMetrics(after step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: metricsPath) else { return }
+        let kept = data.split(separator: 0x0A).filter { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let s = object["step"] as? Int else { return false }
+            return s <= step
+        }
+        var out = Data()
+        for line in kept { out.append(contentsOf: line); out.append(0x0A) }
+        try AtomicFile.write(out, to: metricsPath)
+    }
+
+    /// Reads all metrics records.
+    public func readMetrics() -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: metricsPath) else { return [] }
+        return data.split(separator: 0x0A).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes a checkpoint: `body` fills a temporary folder, which is then renamed to
+    /// checkpoints/step-NNNNNN, so a crash leaves either the previous checkpoints or the complete new
+    /// one. Keeps the newest `keep` checkpoints. Returns the checkpoint's path.
+    @discardableResult
+    public func writeCheckpoint(step: Int, keep: Int, _ body: (String) throws -> Void) throws -> String {
+        let final = checkpointsPath + "/" + Self.checkpointName(step)
+        let temp = checkpointsPath + "/.tmp-" + Self.checkpointName(step) + "-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temp)
+        try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true)
+        do {
+            try body(temp)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: final)
+        guard rename(temp, final) == 0 else {
+            throw TrainingError.badRun(path: final, problem: "cannot move checkpoint into place: \(String(cString: strerror(errno)))")
+        }
+        let dir = open(checkpointsPath, O_RDONLY | O_DIRECTORY)
+        if dir >= 0 { fsync(dir); close(dir) }
+        let all = checkpoints()
+        for old in all.dropLast(max(keep, 1)) { try? FileManager.default.removeItem(atPath: old.path) }
+        return final
+    }
+
+    /// Complete checkpoints, oldest first.
+    public func checkpoints() -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsPath)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("step-"), let step = Int(name.dropFirst(5)) else { return nil }
+            return (step, checkpointsPath + "/" + name)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    public static func checkpointName(_ step: Int) -> String {
+        "step-" + String(repeating: "0", count: max(0, 6 - String(step).count)) + String(step)
+    }
+}
+
+/// Prints a progress line to stderr, overwriting itself on a terminal and once per call otherwise.
+public struct ProgressLine {
+    private let isTerminal = isatty(2) != 0
+    public init() {}
+
+    public func show(_ text: String) {
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + text : text + "\n").utf8))
+    }
+
+    public func finish() {
+        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    /// "1h02m", "4m05s", "12s".
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        let s = Int(seconds.rounded())
+        if s >= 3600 { return "\(s / 3600)h" + String(format: "%02dm", (s % 3600) / 60) }
+        if s >= 60 { return "\(s / 60)m" + String(format: "%02ds", s % 60) }
+        return "\(s)s"
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case badData(path: String, line: Int, problem: String)
+    case badRun(path: String, problem: String)
+    case resumeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case let .badData(path, line, problem): return "\(path):\(line): \(problem)"
+        case let .badRun(path, problem): return "\(path): \(problem)"
+        case let .resumeMismatch(problem): return "cannot resume: \(problem)"
+        }
+    }
+}
