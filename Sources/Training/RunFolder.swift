@@ -97,6 +97,21 @@ public final class RunFolder {
         return final
     }
 
+    /// Writes the run's final model into <run>/model (a temporary folder renamed into place).
+    public func writeFinalModel(_ body: (String) throws -> Void) throws {
+        let final = path + "/model", temp = path + "/.tmp-model-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temp)
+        try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true)
+        do { try body(temp) } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: final)
+        guard rename(temp, final) == 0 else {
+            throw TrainingError.badRun(path: final, problem: "cannot move the model into place: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Complete checkpoints, oldest first.
     public func checkpoints() -> [(step: Int, path: String)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsPath)) ?? []
