@@ -25,8 +25,9 @@ let package = Package(
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
         .target(name: "Tokenizer"),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
+        .target(name: "Evaluation"),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Tokenizer", "Transformer",
+            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,7 +5,8 @@ struct SRPPO: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "srppo",
         abstract: "Self-Rewarding PPO for language models: SFT, coherent-reward PPO, scoring and serving.",
-        subcommands: [ScoreCommand.self, InspectCommand.self, ExportCommand.self, BenchCommand.self]
+        subcommands: [ScoreCommand.self, InspectCommand.self, ExportCommand.self, EvalCommand.self, DataCommand.self,
+                      BenchCommand.self]
     )
 }
 
