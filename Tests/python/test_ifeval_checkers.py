@@ -293,3 +293,29 @@ def test_builtin_sentence_rules_match_reference_on_plain_prose(srppo_bin, refere
                      "response": text})
     ours = run_ours(srppo_bin, tmp_path, rows)
     assert not compare(rows, ours, utils, {"length_constraints:number_sentences"})
+
+
+def test_generated_references_follow_their_instructions_by_the_reference(srppo_bin, reference, tmp_path):
+    """`srppo data generate`: every reference response passes the reference IFEval checkers, and
+    no out-of-domain combination occurs in the training sets."""
+    utils, _ = reference
+    out = tmp_path / "data"
+    run_srppo(srppo_bin, "data", "generate", "--out", str(out), "--seed", "3")
+    sets = {}
+    for name, field in (("demos", "response"), ("eval_ood", "reference"), ("eval_in_domain", "reference")):
+        rows = [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        sets[name] = rows
+        for row in rows:
+            strict, _ = ifeval_reference.reference_verdicts(utils, row, row[field])
+            if not all(strict):
+                strict, _ = case_only_verdicts(utils, dict(row, response=row[field]))
+            assert all(strict), (name, row)
+    sets["ppo"] = [json.loads(line) for line in (out / "ppo_prompts.jsonl").read_text().splitlines()]
+    combos = lambda rows: {tuple(sorted(r["instruction_id_list"])) for r in rows}
+    assert not combos(sets["eval_ood"]) & (combos(sets["demos"]) | combos(sets["ppo"]))
+    manifest = json.loads((out / "manifest.json").read_text())
+    training = {tuple(c) for c in manifest["training_combinations"]}
+    held_out = {tuple(c) for c in manifest["held_out_combinations"]}
+    assert not training & held_out
+    assert combos(sets["demos"]) | combos(sets["ppo"]) | combos(sets["eval_in_domain"]) <= training
+    assert combos(sets["eval_ood"]) <= held_out
