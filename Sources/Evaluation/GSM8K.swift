@@ -48,7 +48,7 @@ public enum GSM8K {
         return normalize(last)
     }
 
-    /// Parses "$1,234.50", "-7", "- $3" into a Decimal.
+    /// Parses "$1,234.50", "-7", "-$3", "$-3" into a Decimal.
     static func normalize(_ token: String) -> Decimal? {
         var cleaned = token.filter { !"$, \t\n".contains($0) }
         let negative = cleaned.hasPrefix("-")
