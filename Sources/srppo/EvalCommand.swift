@@ -7,20 +7,25 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Score responses: IFEval-format instruction following and GSM8K-format math.",
         discussion: """
-        Each --responses file is one evaluation set (named after the file). Rows are JSONL:
-          IFEval: {"key":1,"prompt":…,"instruction_id_list":[…],"kwargs":[{…}],"response":…}
-          GSM8K:  {"question":…,"answer":"… #### 42","response":…}
-        Prints a table (prompt- and instruction-level accuracy, strict and loose, per instruction)
-        and writes the results as JSON with --output. Rows whose instructions are not supported
-        (language:response_language) are skipped and counted.
+        Each --responses file is one evaluation set, named after the file. Its rows are JSONL, \
+        either IFEval rows {"key","prompt","instruction_id_list","kwargs","response"} or GSM8K \
+        rows {"question","answer" ending "#### N","response"}.
 
-        Example:
-          srppo eval --responses runs/sft/eval_ood.responses.jsonl --output runs/sft/eval.json
+        Prints prompt- and instruction-level accuracy, strict and loose, per set and per \
+        instruction, and writes them as JSON with --output. Rows using an unsupported \
+        instruction (language:response_language) are skipped and counted.
+
+        Examples:
+          srppo eval --responses runs/sft/eval_ood.jsonl --output runs/sft/eval.json
+          srppo eval --responses data/eval_ood.jsonl --response-field reference
         """
     )
 
     @Option(help: "JSONL file of rows with a \"response\" field; repeat for several sets.")
     var responses: [String]
+
+    @Option(help: "The field holding the response to score.")
+    var responseField = "response"
 
     @Option(help: "Write the results JSON here.")
     var output: String?
@@ -41,7 +46,8 @@ struct EvalCommand: ParsableCommand {
         for path in responses {
             let lines = try CLI.orExit { try JSONLines.read(path) }
             let set = try CLI.orExit { try EvalInput.parseSet(name: EvalInput.setName(path), lines: lines) }
-            let stored = try CLI.orExit { try lines.map { try $0.decode(StoredResponse.self).response } }
+            let field = responseField
+            let stored = try CLI.orExit { try lines.map { try EvalInput.response(in: $0, field: field) } }
             jobs.append(EvaluationJob(set: set, lines: lines) { _ in stored })
         }
         try EvalCommand.evaluate(jobs, scorer: scorer, metadata: ["responses": "from files"], output: output, details: details)
@@ -98,10 +104,6 @@ struct EvaluationJob {
     }
 }
 
-private struct StoredResponse: Decodable {
-    var response: String
-}
-
 /// Reading evaluation sets from JSONL lines.
 enum EvalInput {
     /// "runs/x/eval_ood.responses.jsonl" → "eval_ood".
@@ -122,6 +124,16 @@ enum EvalInput {
             return .gsm8k(name: name, rows: try lines.map { try $0.decode(GSM8KRow.self) })
         }
         throw first.error("neither an IFEval row (\"instruction_id_list\") nor a GSM8K row (\"question\")")
+    }
+
+    /// The string in `field` of a row.
+    static func response(in line: JSONLines.Line, field: String) throws -> String {
+        guard let object = (try? JSONSerialization.jsonObject(with: line.data)) as? [String: Any] else {
+            throw line.error("not a JSON object")
+        }
+        guard let value = object[field] else { throw line.error("missing field \"\(field)\"") }
+        guard let text = value as? String else { throw line.error("field \"\(field)\" is not a string") }
+        return text
     }
 
     static func detailObject(set: String, row: RowResult) throws -> [String: Any] {
