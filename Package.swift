@@ -18,24 +18,23 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "CSupport/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels", path: "CSupport/CKernels", cSettings: optimizedC),
-        .target(name: "CLinux", path: "CSupport/CLinux"),
 
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
-        .target(name: "Tokenizer"),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer"]),
+        .target(name: "Evaluation"),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Training",
+            "Tensor", "ModelFiles", "Transformer", "Training", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: Tests
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
     ],
     swiftLanguageModes: [.v5]
 )

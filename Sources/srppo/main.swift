@@ -5,7 +5,15 @@ struct SRPPO: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "srppo",
         abstract: "Self-Rewarding PPO for language models: SFT, coherent-reward PPO, scoring and serving.",
-        subcommands: [ScoreCommand.self, SFTCommand.self, InspectCommand.self, ExportCommand.self, BenchCommand.self]
+        subcommands: [
+            ScoreCommand.self,
+            SFTCommand.self,
+            EvalCommand.self,
+            DataCommand.self,
+            InspectCommand.self,
+            ExportCommand.self,
+            BenchCommand.self,
+        ]
     )
 }
 

@@ -1,0 +1,108 @@
+import Foundation
+
+/// The result of one evaluation set.
+public struct SetResult: Codable, Equatable, Sendable {
+    public var name: String
+    public var rows: Int
+    /// Mean response length in words (IFEval's word count) and in characters.
+    public var meanResponseWords: Double
+    public var meanResponseCharacters: Double
+    public var ifeval: IFEvalSummary?
+    public var gsm8k: GSM8KSummary?
+
+    public init(name: String, responses: [String]) {
+        self.name = name
+        rows = responses.count
+        let count = Double(max(responses.count, 1))
+        meanResponseWords = Double(responses.map(PythonText.countWords).reduce(0, +)) / count
+        meanResponseCharacters = Double(responses.map(\.count).reduce(0, +)) / count
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, rows, ifeval, gsm8k
+        case meanResponseWords = "mean_response_words", meanResponseCharacters = "mean_response_characters"
+    }
+}
+
+/// Everything one `srppo eval` run measured: one entry per set, plus free-form metadata (model,
+/// decoding, seeds) filled in by whoever produced the responses.
+public struct EvaluationResults: Codable, Equatable, Sendable {
+    public var metadata: [String: String]
+    public var sets: [SetResult]
+
+    public init(metadata: [String: String] = [:], sets: [SetResult] = []) {
+        self.metadata = metadata
+        self.sets = sets
+    }
+
+    /// Pretty-printed JSON with sorted keys (stable for diffs).
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+
+    /// A plain-text report: one summary line per set, then per-instruction accuracies for each
+    /// IFEval set.
+    public func renderTable() -> String {
+        var lines: [String] = []
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("\(key): \(value)") }
+        if !metadata.isEmpty { lines.append("") }
+
+        var summary = TextTable(header: ["set", "kind", "rows", "prompt strict", "prompt loose", "instr strict", "instr loose",
+                                         "accuracy", "mean words", "skipped"])
+        for set in sets {
+            if let ifeval = set.ifeval {
+                summary.add([set.name, "ifeval", "\(ifeval.promptLevel.total)",
+                             percent(ifeval.promptLevel.strictAccuracy), percent(ifeval.promptLevel.looseAccuracy),
+                             percent(ifeval.instructionLevel.strictAccuracy), percent(ifeval.instructionLevel.looseAccuracy),
+                             "", String(format: "%.1f", set.meanResponseWords), "\(ifeval.skippedPrompts)"])
+            } else if let gsm8k = set.gsm8k {
+                summary.add([set.name, "gsm8k", "\(gsm8k.total)", "", "", "", "", percent(gsm8k.accuracy),
+                             String(format: "%.1f", set.meanResponseWords), ""])
+            }
+        }
+        lines += summary.render()
+
+        for set in sets {
+            guard let ifeval = set.ifeval, !ifeval.byInstruction.isEmpty else { continue }
+            lines.append("")
+            lines.append("\(set.name): by instruction")
+            var table = TextTable(header: ["instruction", "n", "strict", "loose"])
+            for (id, tally) in ifeval.byInstruction.sorted(by: { $0.key < $1.key }) {
+                table.add([id, "\(tally.total)", percent(tally.strictAccuracy), percent(tally.looseAccuracy)])
+            }
+            lines += table.render()
+            if !ifeval.skippedInstructions.isEmpty {
+                let skipped = ifeval.skippedInstructions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }
+                lines.append("skipped (unsupported): \(ifeval.skippedPrompts) prompts; " + skipped.joined(separator: ", "))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+}
+
+/// Left-aligned first column, right-aligned numbers, columns separated by two spaces.
+struct TextTable {
+    let header: [String]
+    var rows: [[String]] = []
+
+    init(header: [String]) { self.header = header }
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    func render() -> [String] {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                return column == 0 ? cell + padding : padding + cell
+            }.joined(separator: "  ")
+        }
+    }
+}
