@@ -78,7 +78,10 @@ public final class RunFolder {
     public func writeCheckpoint(step: Int, keep: Int, _ body: (String) throws -> Void) throws -> String {
         let final = checkpointsPath + "/" + Self.checkpointName(step)
         let temp = checkpointsPath + "/.tmp-" + Self.checkpointName(step) + "-\(getpid())"
-        try? FileManager.default.removeItem(atPath: temp)
+        // Leftovers of a writer that was killed mid-checkpoint (one trainer owns a run folder).
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: checkpointsPath)) ?? [] where name.hasPrefix(".tmp-") {
+            try? FileManager.default.removeItem(atPath: checkpointsPath + "/" + name)
+        }
         try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true)
         do {
             try body(temp)
