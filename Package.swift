@@ -23,10 +23,11 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
-        .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer"]),
+        .target(name: "Reward"),
+        .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Transformer", "Training", "Evaluation",
+            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -35,6 +36,7 @@ let package = Package(
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "RewardTests", dependencies: ["Reward"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,93 @@
+import Foundation
+
+/// The arithmetic of PPO for language models, per token, kept free of models so it can be tested
+/// against hand-computed values.
+public enum PPOMath {
+    /// Generalized advantage estimation over one response (Schulman et al. 2016):
+    /// δ_t = r_t + γ·V_{t+1} − V_t (V after the last token is 0), A_t = δ_t + γλ·A_{t+1};
+    /// returns R_t = A_t + V_t are the critic's targets.
+    public static func gae(rewards: [Double], values: [Double], gamma: Double, lambda: Double) -> (advantages: [Double], returns: [Double]) {
+        precondition(rewards.count == values.count)
+        let n = rewards.count
+        var advantages = [Double](repeating: 0, count: n)
+        var next = 0.0, nextValue = 0.0
+        for t in stride(from: n - 1, through: 0, by: -1) {
+            let delta = rewards[t] + gamma * nextValue - values[t]
+            next = delta + gamma * lambda * next
+            advantages[t] = next
+            nextValue = values[t]
+        }
+        return (advantages, zip(advantages, values).map(+))
+    }
+
+    /// Shifts and scales all tokens' advantages of a batch to mean 0 and standard deviation 1.
+    public static func whiten(_ groups: [[Double]]) -> [[Double]] {
+        let all = groups.flatMap { $0 }
+        guard all.count > 1 else { return groups }
+        let mean = all.reduce(0, +) / Double(all.count)
+        let variance = all.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(all.count - 1)
+        let scale = 1 / (variance.squareRoot() + 1e-8)
+        return groups.map { $0.map { ($0 - mean) * scale } }
+    }
+
+    /// Clipped surrogate policy loss of one token, −min(ρA, clip(ρ, 1−ε, 1+ε)A) with
+    /// ρ = exp(logp − logp_old), and its derivative with respect to logp.
+    public static func policyLoss(logProb: Double, oldLogProb: Double, advantage a: Double, clip epsilon: Double)
+        -> (loss: Double, gradient: Double, clipped: Bool) {
+        let ratio = Foundation.exp(logProb - oldLogProb)
+        let unclipped = ratio * a
+        let clippedRatio = min(max(ratio, 1 - epsilon), 1 + epsilon)
+        let clippedValue = clippedRatio * a
+        if clippedValue < unclipped {
+            // The clipped term is the minimum: it does not depend on logp.
+            return (-clippedValue, 0, true)
+        }
+        return (-unclipped, -unclipped, false)
+    }
+
+    /// Clipped value loss of one token, ½·max((V − R)², (V_clip − R)²) with
+    /// V_clip = V_old + clip(V − V_old, −ε, ε), and its derivative with respect to V.
+    public static func valueLoss(value v: Double, oldValue: Double, target r: Double, clip epsilon: Double?)
+        -> (loss: Double, gradient: Double, clipped: Bool) {
+        let plain = 0.5 * (v - r) * (v - r)
+        guard let epsilon else { return (plain, v - r, false) }
+        let vClip = oldValue + min(max(v - oldValue, -epsilon), epsilon)
+        let clipped = 0.5 * (vClip - r) * (vClip - r)
+        if clipped > plain {
+            let inside = abs(v - oldValue) < epsilon
+            return (clipped, inside ? vClip - r : 0, true)
+        }
+        return (plain, v - r, false)
+    }
+
+    /// Fraction of the variance of `targets` that `predictions` explain (1 is perfect, ≤ 0 useless).
+    public static func explainedVariance(predictions: [Double], targets: [Double]) -> Double {
+        guard targets.count > 1 else { return 0 }
+        func variance(_ x: [Double]) -> Double {
+            let m = x.reduce(0, +) / Double(x.count)
+            return x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count)
+        }
+        let v = variance(targets)
+        return v == 0 ? 0 : 1 - variance(zip(targets, predictions).map { $0 - $1 }) / v
+    }
+}
+
+/// The KL penalty coefficient β: fixed, or adapted toward a target KL per response (Ziegler et al.
+/// 2019): β ← β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon) after each batch of n responses.
+public struct KLController: Codable, Equatable, Sendable {
+    public var beta: Double
+    public var target: Double?
+    public var horizon: Double
+
+    public init(beta: Double, target: Double? = nil, horizon: Double = 10000) {
+        self.beta = beta
+        self.target = target
+        self.horizon = horizon
+    }
+
+    public mutating func update(observedKL kl: Double, responses n: Int) {
+        guard let target, target > 0 else { return }
+        let error = min(max(kl / target - 1, -0.2), 0.2)
+        beta *= 1 + error * Double(n) / horizon
+    }
+}

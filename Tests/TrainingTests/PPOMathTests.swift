@@ -1,0 +1,83 @@
+import Foundation
+import Training
+import XCTest
+
+final class PPOMathTests: XCTestCase {
+    func testGAEMatchesHandComputation() {
+        let r = [0.0, 0.0, 1.0], v = [0.5, 0.2, 0.4]
+        let (a, ret) = PPOMath.gae(rewards: r, values: v, gamma: 0.9, lambda: 0.8)
+        let d2 = 1.0 - 0.4
+        let d1 = 0.0 + 0.9 * 0.4 - 0.2
+        let d0 = 0.0 + 0.9 * 0.2 - 0.5
+        let a2 = d2, a1 = d1 + 0.72 * a2, a0 = d0 + 0.72 * a1
+        XCTAssertEqual(a[2], a2, accuracy: 1e-12)
+        XCTAssertEqual(a[1], a1, accuracy: 1e-12)
+        XCTAssertEqual(a[0], a0, accuracy: 1e-12)
+        XCTAssertEqual(ret, [a0 + 0.5, a1 + 0.2, a2 + 0.4])
+        // γ = λ = 1: the advantage is the return-to-go minus the value.
+        let (a1s, _) = PPOMath.gae(rewards: [1, 2, 3], values: [0, 0, 0], gamma: 1, lambda: 1)
+        XCTAssertEqual(a1s, [6, 5, 3])
+    }
+
+    func testWhitening() {
+        let w = PPOMath.whiten([[1, 2], [3, 4, 5]]).flatMap { $0 }
+        XCTAssertEqual(w.reduce(0, +), 0, accuracy: 1e-12)
+        let sd = (w.reduce(0) { $0 + $1 * $1 } / 4).squareRoot()
+        XCTAssertEqual(sd, 1, accuracy: 1e-6)
+    }
+
+    func testPolicyLossClipsOnTheRightSide() {
+        // Unclipped: gradient −ρA.
+        let free = PPOMath.policyLoss(logProb: log(1.1), oldLogProb: 0, advantage: 2, clip: 0.2)
+        XCTAssertEqual(free.loss, -2.2, accuracy: 1e-12)
+        XCTAssertEqual(free.gradient, -2.2, accuracy: 1e-12)
+        XCTAssertFalse(free.clipped)
+        // Positive advantage, ratio above 1+ε: clipped, no gradient.
+        let high = PPOMath.policyLoss(logProb: log(1.5), oldLogProb: 0, advantage: 2, clip: 0.2)
+        XCTAssertEqual(high.loss, -2.4, accuracy: 1e-12)
+        XCTAssertEqual(high.gradient, 0)
+        XCTAssertTrue(high.clipped)
+        // Negative advantage, ratio above 1+ε: the unclipped term is smaller, so it stays.
+        let badHigh = PPOMath.policyLoss(logProb: log(1.5), oldLogProb: 0, advantage: -1, clip: 0.2)
+        XCTAssertEqual(badHigh.loss, 1.5, accuracy: 1e-12)
+        XCTAssertEqual(badHigh.gradient, 1.5, accuracy: 1e-12)
+        // Negative advantage, ratio below 1−ε: clipped.
+        let low = PPOMath.policyLoss(logProb: log(0.5), oldLogProb: 0, advantage: -1, clip: 0.2)
+        XCTAssertEqual(low.loss, 0.8, accuracy: 1e-12)
+        XCTAssertEqual(low.gradient, 0)
+        // The gradient is the derivative of the loss (finite differences, unclipped case).
+        let h = 1e-6
+        let f = { (lp: Double) in PPOMath.policyLoss(logProb: lp, oldLogProb: 0.1, advantage: -0.7, clip: 0.2).loss }
+        XCTAssertEqual((f(0.2 + h) - f(0.2 - h)) / (2 * h),
+                       PPOMath.policyLoss(logProb: 0.2, oldLogProb: 0.1, advantage: -0.7, clip: 0.2).gradient, accuracy: 1e-6)
+    }
+
+    func testValueLoss() {
+        let plain = PPOMath.valueLoss(value: 1.0, oldValue: 0.9, target: 2.0, clip: 0.2)
+        XCTAssertEqual(plain.loss, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(plain.gradient, -1, accuracy: 1e-12)
+        // The value moved past the clip range away from the target: the clipped loss is larger and flat.
+        let away = PPOMath.valueLoss(value: 0.0, oldValue: 1.0, target: 1.5, clip: 0.2)
+        XCTAssertEqual(away.loss, 0.5 * 1.5 * 1.5, accuracy: 1e-12)
+        let moved = PPOMath.valueLoss(value: 2.0, oldValue: 1.0, target: 0.5, clip: 0.2)
+        XCTAssertEqual(moved.loss, 0.5 * 1.5 * 1.5, accuracy: 1e-12)
+        XCTAssertEqual(moved.gradient, 1.5, accuracy: 1e-12)
+        let movedFar = PPOMath.valueLoss(value: 0.0, oldValue: 1.0, target: 1.2, clip: 0.2)
+        XCTAssertEqual(movedFar.loss, 0.5 * 1.2 * 1.2, accuracy: 1e-12)
+        XCTAssertEqual(movedFar.gradient, -1.2, accuracy: 1e-12)
+        XCTAssertEqual(PPOMath.valueLoss(value: 3, oldValue: 0, target: 1, clip: nil).gradient, 2)
+    }
+
+    func testExplainedVarianceAndKLController() {
+        XCTAssertEqual(PPOMath.explainedVariance(predictions: [1, 2, 3], targets: [1, 2, 3]), 1)
+        XCTAssertEqual(PPOMath.explainedVariance(predictions: [2, 2, 2], targets: [1, 2, 3]), 0, accuracy: 1e-12)
+        var kl = KLController(beta: 0.1, target: 6, horizon: 100)
+        kl.update(observedKL: 12, responses: 10)
+        XCTAssertEqual(kl.beta, 0.1 * (1 + 0.2 * 0.1), accuracy: 1e-12)
+        kl.update(observedKL: 5.4, responses: 10)
+        XCTAssertEqual(kl.beta, 0.1 * 1.02 * (1 - 0.1 * 0.1), accuracy: 1e-12)
+        var fixed = KLController(beta: 0.05)
+        fixed.update(observedKL: 100, responses: 10)
+        XCTAssertEqual(fixed.beta, 0.05)
+    }
+}
