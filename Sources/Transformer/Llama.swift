@@ -52,6 +52,23 @@ public final class LlamaModel: @unchecked Sendable {
         return lmHeadLogProbs(hidden: x.pointer, batch: batch)
     }
 
+    /// The output head's input at the scored positions — rmsnorm of the last hidden state, [P, d] in
+    /// request order — for heads other than the LM head (a critic's value head).
+    public func headInputs(_ requests: [ScoringRequest]) throws -> AlignedBuffer<Float> {
+        try validate(requests)
+        let batch = PackedBatch(requests)
+        let d = config.hiddenSize
+        let x = AlignedBuffer<Float>(count: batch.tokenCount * d)
+        let scratch = LayerActivations(config: config, tokens: batch.tokenCount)
+        forward(batch, residual: x) { _ in scratch }
+        let rows = AlignedBuffer<Float>(count: batch.scoredRows.count * d)
+        for (i, row) in batch.scoredRows.enumerated() {
+            (rows.pointer + i * d).update(from: x.pointer + row * d, count: d)
+        }
+        rmsNorm(rows.pointer, weight: layout.finalNorm, rows: batch.scoredRows.count, into: rows.pointer, rstd: nil)
+        return rows
+    }
+
     func validate(_ requests: [ScoringRequest]) throws {
         for (s, r) in requests.enumerated() {
             guard !r.tokens.isEmpty else { throw ScoringError.emptySequence(sequence: s) }

@@ -1,0 +1,61 @@
+import Reward
+import Transformer
+
+/// Which frozen model the per-token KL penalty −β·(log π − log π_ref) measures against.
+public enum KLReference: String, Codable, CaseIterable, Sendable {
+    case sft, pt, none
+}
+
+/// Settings of a PPO run with the coherent reward. Defaults follow published PPO-for-LM practice
+/// (InstructGPT, Ziegler et al. 2019, OpenRLHF/TRL defaults) scaled to a small model on a CPU:
+/// γ = 1, λ = 0.95, ε = 0.2 for both the policy and the value clip, whitened advantages, AdamW
+/// with gradient clipping at 1, a fixed β = 0.05 (adaptive with a target when `klTarget` is set),
+/// critic learning rate above the actor's.
+public struct PPOConfig: Codable, Equatable, Sendable {
+    // Rollouts
+    public var steps = 30
+    public var promptsPerStep = 4
+    public var samplesPerPrompt = 4
+    public var maxNewTokens = 64
+    public var temperature = 1.0
+    public var topP = 1.0
+
+    // Reward
+    public var reward = CoherentReward()
+    public var klReference = KLReference.sft
+    public var klCoefficient = 0.05
+    /// Adaptive β: the KL per response to aim for (nil: fixed β).
+    public var klTarget: Double?
+    public var klHorizon = 10000.0
+
+    // PPO
+    public var gamma = 1.0
+    public var lambda = 0.95
+    public var policyClip = 0.2
+    public var valueClip: Double? = 0.2
+    public var entropyCoefficient = 0.0
+    /// Passes over each step's rollouts.
+    public var epochs = 2
+    /// Responses per optimizer step within a pass.
+    public var miniBatchSize = 8
+    public var whitenAdvantages = true
+
+    // Optimization
+    public var actorLearningRate = 2e-6
+    public var criticLearningRate = 2e-5
+    public var optimizer = AdamWConfig()
+    public var maxGradientNorm = 1.0
+    public var actorLoRA: LoRAConfig?
+    public var criticLoRA: LoRAConfig?
+    /// Steps at the start in which only the critic learns (the actor waits for useful values).
+    public var criticWarmupSteps = 0
+
+    // Bookkeeping
+    public var checkpointEvery = 10
+    public var keepCheckpoints = 2
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public var responsesPerStep: Int { promptsPerStep * samplesPerPrompt }
+}

@@ -1,0 +1,390 @@
+import Foundation
+import ModelFiles
+import Reward
+import Tensor
+import Transformer
+
+/// A sampled response: its tokens (ending with the EOS token when it ended) and how it stopped.
+public struct SampledResponse: Equatable, Sendable {
+    public var tokens: [Int32]
+    public var endedWithEOS: Bool
+
+    public init(tokens: [Int32], endedWithEOS: Bool) {
+        self.tokens = tokens
+        self.endedWithEOS = endedWithEOS
+    }
+}
+
+/// Draws responses from the current policy. One seed per response makes rollouts reproducible
+/// whatever the batch composition.
+public protocol ResponseSampler {
+    func sample(_ model: LlamaModel, prompts: [[Int32]], seeds: [UInt64], maxNewTokens: Int,
+                temperature: Double, topP: Double) throws -> [SampledResponse]
+}
+
+/// One response of a step with everything PPO computes for it, per response token.
+struct Rollout {
+    var prompt: [Int32]
+    var response: [Int32]
+    var endedWithEOS: Bool
+    var oldLogProbs: [Float]
+    var scores: RewardScores
+    var coherent: CoherentReward.Result
+    var values: [Double]
+    var rewards: [Double]
+    var advantages: [Double] = []
+    var returns: [Double] = []
+
+    var request: ScoringRequest { ScoringRequest(prompt: prompt, response: response) }
+}
+
+/// Where a PPO run is; saved with each checkpoint.
+struct PPOState: Codable {
+    var step: Int
+    var cursor: Int
+    var order: [Int]
+    var rng: SeededGenerator
+    var kl: KLController
+    var frozen: FrozenModels
+}
+
+/// PPO with the coherent reward (SRPPO stage 2). The actor samples, the frozen models score through
+/// the `RewardScorer` seam, and actor and critic (SFT trunk + value head) learn from clipped losses.
+public final class PPOTrainer {
+    public let config: PPOConfig
+    public let actor: LlamaModel
+    public let critic: LlamaModel
+    public let valueHead: ValueHead
+    public let prompts: [TokenizedExample]
+    public let run: RunFolder
+    let scorer: RewardScorer
+    let sampler: ResponseSampler
+    let eosTokens: Set<Int32>
+    /// Writes tokenizer files into saved models.
+    public var writeExtraFiles: (String) throws -> Void = { _ in }
+    public var progress = ProgressLine()
+
+    let actorParameters: TrainableParameters
+    let criticParameters: TrainableParameters
+    let headParameters: TrainableParameters
+    let actorOptimizer: AdamW
+    let criticOptimizer: AdamW
+    let headOptimizer: AdamW
+    var state: PPOState
+
+    public var step: Int { state.step }
+    public var klCoefficient: Double { state.kl.beta }
+
+    /// `sft` is copied into actor and critic (with their adapters when LoRA is used).
+    public init(sft: LlamaModel, prompts: [TokenizedExample], scorer: RewardScorer, sampler: ResponseSampler,
+                config: PPOConfig, run: RunFolder) throws {
+        guard !prompts.isEmpty else { throw TrainingError.badRun(path: run.path, problem: "no prompts for PPO") }
+        guard !sft.config.eosTokenIds.isEmpty else {
+            throw TrainingError.badRun(path: run.path, problem: "the SFT model names no EOS token: the coherent reward sits on EOS")
+        }
+        self.config = config
+        self.prompts = prompts
+        self.run = run
+        self.scorer = scorer
+        self.sampler = sampler
+        eosTokens = Set(sft.config.eosTokenIds.map { Int32($0) })
+        actor = Self.copy(sft, lora: config.actorLoRA, seed: config.seed &+ 11)
+        critic = Self.copy(sft, lora: config.criticLoRA, seed: config.seed &+ 12)
+        valueHead = ValueHead(width: sft.config.hiddenSize)
+        actorParameters = actor.adapters.map(TrainableParameters.adapters) ?? .fullModel(actor)
+        criticParameters = critic.adapters.map(TrainableParameters.adapters) ?? .fullModel(critic)
+        headParameters = valueHead.trainable
+        actorOptimizer = AdamW(config: config.optimizer, parameterCount: actorParameters.count)
+        criticOptimizer = AdamW(config: config.optimizer, parameterCount: criticParameters.count)
+        headOptimizer = AdamW(config: config.optimizer, parameterCount: headParameters.count)
+        var rng = SeededGenerator(seed: config.seed)
+        var order = Array(prompts.indices)
+        order.shuffle(using: &rng)
+        state = PPOState(step: 0, cursor: 0, order: order, rng: rng,
+                         kl: KLController(beta: config.klCoefficient, target: config.klTarget, horizon: config.klHorizon),
+                         frozen: scorer.models)
+    }
+
+    /// A trainable copy of the SFT weights. With LoRA, the copy shares nothing it writes: only the
+    /// adapters train, so the base buffer could be shared; a private copy keeps actor and critic
+    /// independent of whoever else holds `sft`.
+    static func copy(_ sft: LlamaModel, lora: LoRAConfig?, seed: UInt64) -> LlamaModel {
+        let model = LlamaModel(config: sft.config)
+        model.weights.update(from: sft.weights, count: sft.layout.parameterCount)
+        if let lora { model.adapters = LoRAAdapters(config: lora, model: sft.config, seed: seed) }
+        return model
+    }
+
+    // MARK: Loop
+
+    public func run(maxSteps: Int? = nil) throws {
+        let stopAt = min(config.steps, maxSteps.map { state.step + $0 } ?? config.steps)
+        let started = Date(), startStep = state.step
+        while state.step < stopAt {
+            let metrics = try trainStep()
+            try run.log(metrics)
+            let elapsed = Date().timeIntervalSince(started)
+            let eta = elapsed / Double(state.step - startStep) * Double(stopAt - state.step)
+            progress.show(String(format: "ppo step %d/%d reward %.3f kl_sft %.3f len %.1f eos %.0f%% vloss %.3f ETA %@",
+                                 state.step, config.steps, metrics["reward"] as! Double, metrics["kl_sft"] as! Double,
+                                 metrics["response_length"] as! Double, 100 * (metrics["eos_rate"] as! Double),
+                                 metrics["value_loss"] as! Double, ProgressLine.duration(eta)))
+            if state.step % config.checkpointEvery == 0 || state.step == config.steps { try saveCheckpoint() }
+        }
+        progress.finish()
+    }
+
+    /// One PPO step: rollouts, scoring, advantages, then `epochs` passes of minibatch updates.
+    /// Returns the step's metrics.
+    public func trainStep() throws -> [String: Any] {
+        var clock = Date()
+        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+
+        // 1. Prompts of this step, n samples each, one seed per sample.
+        var stepPrompts: [[Int32]] = []
+        var seeds: [UInt64] = []
+        var rng = state.rng
+        for _ in 0..<config.promptsPerStep {
+            let prompt = prompts[state.order[state.cursor]].prompt
+            state.cursor += 1
+            if state.cursor == state.order.count {
+                state.cursor = 0
+                state.order.shuffle(using: &rng)
+            }
+            for _ in 0..<config.samplesPerPrompt {
+                stepPrompts.append(prompt)
+                seeds.append(rng.next())
+            }
+        }
+        state.rng = rng
+        let sampled = try sampler.sample(actor, prompts: stepPrompts, seeds: seeds, maxNewTokens: config.maxNewTokens,
+                                         temperature: config.temperature, topP: config.topP)
+        let generateSeconds = lap()
+
+        // 2. Frozen models' log-probs (reward and KL references) from one scoring call.
+        let requests = zip(stepPrompts, sampled).map { RewardRequest(prompt: $0, response: $1.tokens) }
+        let scores = try scorer.score(requests)
+        let scoreSeconds = lap()
+
+        // 3. The actor's own log-probs and the critic's values before any update.
+        let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
+        let oldLogProbs = try actor.logProbs(scoring)
+        let headInputs = try critic.headInputs(scoring)
+        var rollouts: [Rollout] = []
+        var row = 0
+        for i in requests.indices {
+            let n = requests[i].response.count
+            let values = valueHead.values(headInputs.pointer + row * valueHead.width, rows: n)
+            row += n
+            let coherent = config.reward.compute(sft: scores[i].sft, pt: scores[i].pt, endedWithEOS: sampled[i].endedWithEOS)
+            var rewards = coherent.perToken
+            if let reference = referenceLogProbs(scores[i]) {
+                for t in 0..<n { rewards[t] -= state.kl.beta * (Double(oldLogProbs[i][t]) - Double(reference[t])) }
+            }
+            rollouts.append(Rollout(prompt: requests[i].prompt, response: requests[i].response, endedWithEOS: sampled[i].endedWithEOS,
+                                    oldLogProbs: oldLogProbs[i], scores: scores[i], coherent: coherent, values: values, rewards: rewards))
+        }
+        for i in rollouts.indices {
+            (rollouts[i].advantages, rollouts[i].returns) = PPOMath.gae(rewards: rollouts[i].rewards, values: rollouts[i].values,
+                                                                        gamma: config.gamma, lambda: config.lambda)
+        }
+        if config.whitenAdvantages {
+            let whitened = PPOMath.whiten(rollouts.map(\.advantages))
+            for i in rollouts.indices { rollouts[i].advantages = whitened[i] }
+        }
+        let prepareSeconds = lap()
+
+        // 4. Updates.
+        let trainActor = state.step >= config.criticWarmupSteps
+        var totals = UpdateTotals()
+        for _ in 0..<config.epochs {
+            var order = Array(rollouts.indices)
+            var epochRng = state.rng
+            order.shuffle(using: &epochRng)
+            state.rng = epochRng
+            var start = 0
+            while start < order.count {
+                let batch = order[start..<min(start + config.miniBatchSize, order.count)].map { rollouts[$0] }
+                if trainActor { try updateActor(batch, totals: &totals) }
+                try updateCritic(batch, totals: &totals)
+                start += batch.count
+            }
+        }
+        let trainSeconds = lap()
+        state.step += 1
+
+        // 5. Metrics and the KL controller.
+        let tokens = rollouts.reduce(0) { $0 + $1.response.count }
+        let klSFT = rollouts.map { r in zip(r.oldLogProbs, r.scores.sft).reduce(0.0) { $0 + Double($1.0) - Double($1.1) } }
+        let klPT = rollouts.map { r in zip(r.oldLogProbs, r.scores.pt).reduce(0.0) { $0 + Double($1.0) - Double($1.1) } }
+        let meanKL = { (x: [Double]) in x.reduce(0, +) / Double(x.count) }
+        let observed = config.klReference == .pt ? meanKL(klPT) : meanKL(klSFT)
+        state.kl.update(observedKL: observed, responses: rollouts.count)
+        let values = rollouts.flatMap(\.values), returns = rollouts.flatMap(\.returns)
+        return [
+            "step": state.step,
+            "reward": meanKL(rollouts.map(\.coherent.sum)),
+            "reward_per_token": meanKL(rollouts.map { $0.coherent.sum / Double(max($0.response.count, 1)) }),
+            "score": meanKL(rollouts.map { $0.rewards.reduce(0, +) }),
+            "kl_sft": meanKL(klSFT),
+            "kl_pt": meanKL(klPT),
+            "kl_coefficient": state.kl.beta,
+            "approx_kl": totals.mean(totals.approxKL, totals.policyTokens),
+            "policy_loss": totals.mean(totals.policyLoss, totals.policyTokens),
+            "clip_fraction": totals.mean(totals.policyClipped, totals.policyTokens),
+            "entropy": totals.mean(totals.entropy, totals.policyTokens),
+            "value_loss": totals.mean(totals.valueLoss, totals.valueTokens),
+            "value_clip_fraction": totals.mean(totals.valueClipped, totals.valueTokens),
+            "explained_variance": PPOMath.explainedVariance(predictions: values, targets: returns),
+            "response_length": Double(tokens) / Double(rollouts.count),
+            "eos_rate": Double(rollouts.filter(\.endedWithEOS).count) / Double(rollouts.count),
+            "truncation_rate": Double(rollouts.filter { !$0.endedWithEOS }.count) / Double(rollouts.count),
+            "reward_clipped": rollouts.filter(\.coherent.clipped).count,
+            "generated_tokens_per_second": Double(tokens) / max(generateSeconds, 1e-9),
+            "seconds_generate": generateSeconds,
+            "seconds_score": scoreSeconds,
+            "seconds_prepare": prepareSeconds,
+            "seconds_train": trainSeconds,
+            "actor_trained": trainActor,
+        ]
+    }
+
+    private func referenceLogProbs(_ scores: RewardScores) -> [Float]? {
+        switch config.klReference {
+        case .sft: return scores.sft
+        case .pt: return scores.pt
+        case .none: return nil
+        }
+    }
+
+    struct UpdateTotals {
+        var policyTokens = 0, valueTokens = 0
+        var policyLoss = 0.0, approxKL = 0.0, policyClipped = 0.0, entropy = 0.0
+        var valueLoss = 0.0, valueClipped = 0.0
+
+        func mean(_ sum: Double, _ count: Int) -> Double { count == 0 ? 0 : sum / Double(count) }
+    }
+
+    /// Clipped policy loss (+ entropy bonus), averaged over the minibatch's tokens.
+    private func updateActor(_ batch: [Rollout], totals: inout UpdateTotals) throws {
+        let tape = try actor.trainingForward(batch.map(\.request))
+        let flatOld = batch.flatMap(\.oldLogProbs), flatAdvantages = batch.flatMap(\.advantages)
+        let weight = 1 / Double(flatOld.count)
+        let full = actor.adapters == nil
+        actorParameters.zeroGradients()
+        var local = totals
+        let head = actor.lmHeadForwardBackward(tape, computeEntropy: true, gradients: full ? actorParameters.gradients : nil) { row, logProb, entropy in
+            let p = PPOMath.policyLoss(logProb: Double(logProb), oldLogProb: Double(flatOld[row]), advantage: flatAdvantages[row],
+                                       clip: config.policyClip)
+            let delta = Double(logProb) - Double(flatOld[row])
+            local.policyLoss += p.loss
+            local.approxKL += 0.5 * delta * delta
+            local.policyClipped += p.clipped ? 1 : 0
+            local.entropy += Double(entropy)
+            return (Float(p.gradient * weight), Float(-config.entropyCoefficient * weight))
+        }
+        local.policyTokens += head.logProbs.count
+        totals = local
+        actor.backward(tape, headInputGradient: head.headInputGradient, into: full ? actorParameters.gradients : nil,
+                       adapterGradients: full ? nil : actorParameters.gradients)
+        actorParameters.clipGradients(maxNorm: config.maxGradientNorm)
+        actorOptimizer.update(actorParameters, learningRate: config.actorLearningRate)
+    }
+
+    /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together.
+    private func updateCritic(_ batch: [Rollout], totals: inout UpdateTotals) throws {
+        let tape = try critic.trainingForward(batch.map(\.request))
+        let rows = tape.scoredCount
+        let values = valueHead.values(tape.headInput.pointer, rows: rows)
+        let oldValues = batch.flatMap(\.values), targets = batch.flatMap(\.returns)
+        var gradients = [Double](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let v = PPOMath.valueLoss(value: values[r], oldValue: oldValues[r], target: targets[r], clip: config.valueClip)
+            totals.valueLoss += v.loss
+            totals.valueClipped += v.clipped ? 1 : 0
+            gradients[r] = v.gradient / Double(rows)
+        }
+        totals.valueTokens += rows
+        criticParameters.zeroGradients()
+        headParameters.zeroGradients()
+        let dInputs = valueHead.backward(tape.headInput.pointer, rows: rows, valueGradients: gradients, into: headParameters.gradients)
+        let full = critic.adapters == nil
+        critic.backward(tape, headInputGradient: dInputs, into: full ? criticParameters.gradients : nil,
+                        adapterGradients: full ? nil : criticParameters.gradients)
+        criticParameters.clipGradients(maxNorm: config.maxGradientNorm)
+        headParameters.clipGradients(maxNorm: config.maxGradientNorm)
+        criticOptimizer.update(criticParameters, learningRate: config.criticLearningRate)
+        headOptimizer.update(headParameters, learningRate: config.criticLearningRate)
+    }
+
+    // MARK: Checkpoints
+
+    /// The actor in Hugging Face layout (adapters merged) — the SRPPO policy — plus under
+    /// training-state/ the critic, value head, optimizers, adapters and trainer state.
+    public func saveCheckpoint() throws {
+        try run.writeCheckpoint(step: state.step, keep: config.keepCheckpoints) { folder in
+            try HuggingFaceExport.save(actor.adapters.map { $0.merged(into: actor) } ?? actor, to: folder)
+            try writeExtraFiles(folder)
+            let s = folder + "/training-state"
+            try FileManager.default.createDirectory(atPath: s, withIntermediateDirectories: true)
+            if let adapters = actor.adapters { try adapters.save(to: s + "/actor-adapters") }
+            if let adapters = critic.adapters {
+                try adapters.save(to: s + "/critic-adapters")
+            } else {
+                try HuggingFaceExport.save(critic, to: s + "/critic")
+            }
+            try SafetensorsWriter.write([.init(name: "value_head", shape: [valueHead.width + 1],
+                                               values: UnsafeBufferPointer(valueHead.parameters.buffer))], to: s + "/value-head.safetensors")
+            try actorOptimizer.save(to: s + "/actor-optimizer.safetensors")
+            try criticOptimizer.save(to: s + "/critic-optimizer.safetensors")
+            try headOptimizer.save(to: s + "/value-head-optimizer.safetensors")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try AtomicFile.write(encoder.encode(state), to: s + "/trainer.json")
+        }
+    }
+
+    /// Restores the newest checkpoint; refuses one made against different frozen models.
+    @discardableResult
+    public func resume() throws -> Int {
+        guard let latest = run.checkpoints().last else { return 0 }
+        let s = latest.path + "/training-state"
+        guard let data = FileManager.default.contents(atPath: s + "/trainer.json") else {
+            throw TrainingError.badRun(path: s + "/trainer.json", problem: "missing")
+        }
+        let saved = try JSONDecoder().decode(PPOState.self, from: data)
+        guard saved.frozen == scorer.models else {
+            throw TrainingError.resumeMismatch("the run was trained against PT \(saved.frozen.pt.prefix(12)) and SFT \(saved.frozen.sft.prefix(12)), the scorer now serves PT \(scorer.models.pt.prefix(12)) and SFT \(scorer.models.sft.prefix(12))")
+        }
+        guard saved.order.count == prompts.count else {
+            throw TrainingError.resumeMismatch("the run used \(saved.order.count) prompts, the data now has \(prompts.count)")
+        }
+        if let adapters = actor.adapters {
+            try adapters.load(from: s + "/actor-adapters")
+        } else {
+            try restore(actor, from: latest.path)
+        }
+        if let adapters = critic.adapters {
+            try adapters.load(from: s + "/critic-adapters")
+        } else {
+            try restore(critic, from: s + "/critic")
+        }
+        let head = try SafetensorsFile(path: s + "/value-head.safetensors")
+        guard let info = head.tensors["value_head"], info.shape == [valueHead.width + 1] else {
+            throw TrainingError.badRun(path: s + "/value-head.safetensors", problem: "value_head missing or of the wrong size")
+        }
+        try head.read(info, into: valueHead.parameters.pointer)
+        try actorOptimizer.load(from: s + "/actor-optimizer.safetensors")
+        try criticOptimizer.load(from: s + "/critic-optimizer.safetensors")
+        try headOptimizer.load(from: s + "/value-head-optimizer.safetensors")
+        state = saved
+        try run.truncateMetrics(after: state.step)
+        return state.step
+    }
+
+    private func restore(_ model: LlamaModel, from path: String) throws {
+        let saved = try ModelLoader.load(path: path).model
+        guard saved.config == model.config else { throw TrainingError.resumeMismatch("\(path) holds a different architecture") }
+        model.weights.update(from: saved.weights, count: model.layout.parameterCount)
+    }
+}
