@@ -482,11 +482,16 @@ final class RopeTables: @unchecked Sendable {
         let positions = c.maxPositions
         cos = AlignedBuffer(count: positions * half)
         sin = AlignedBuffer(count: positions * half)
-        for p in 0..<positions {
-            for i in 0..<half {
-                let angle = Double(p) * inverseFrequencies[i]
-                cos.pointer[p * half + i] = Float(Foundation.cos(angle))
-                sin.pointer[p * half + i] = Float(Foundation.sin(angle))
+        // Rows are independent, so the workers split them (same values): with an 8K context this is most
+        // of a model's set-up time, which matters when a process attaches a weight image in milliseconds.
+        let (cosTable, sinTable) = (cos.pointer, sin.pointer)
+        Parallel.forRanges(positions) { rows in
+            for p in rows {
+                for i in 0..<half {
+                    let angle = Double(p) * inverseFrequencies[i]
+                    cosTable[p * half + i] = Float(Foundation.cos(angle))
+                    sinTable[p * half + i] = Float(Foundation.sin(angle))
+                }
             }
         }
     }

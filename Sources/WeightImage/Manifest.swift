@@ -43,6 +43,12 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         public let shape: [Int]
         /// Byte offset from the start of the image.
         public let offset: Int
+
+        public init(name: String, shape: [Int], offset: Int) {
+            self.name = name
+            self.shape = shape
+            self.offset = offset
+        }
     }
 
     /// The checkpoint the image was built from (informational; not part of the hash).
@@ -50,6 +56,11 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         /// "gguf" or "huggingface".
         public let format: String
         public let path: String
+
+        public init(format: String, path: String) {
+            self.format = format
+            self.path = path
+        }
     }
 
     /// Where the tokenizer of this model is found (informational).
@@ -57,6 +68,11 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         /// "gguf-metadata" or "tokenizer.json".
         public let kind: String
         public let path: String
+
+        public init(kind: String, path: String) {
+            self.kind = kind
+            self.path = path
+        }
     }
 
     public var format: String

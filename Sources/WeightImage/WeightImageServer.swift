@@ -21,7 +21,7 @@ public final class WeightImageServer: @unchecked Sendable {
     private let authorize: Authorization?
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
-    private var images: [String: WeightImage] = [:]
+    private var images: [String: Offered] = [:]
     private var connections = 0
     private var stopping = false
     /// A pipe whose read end wakes the accept loop's poll when `stop()` writes to it.
@@ -37,7 +37,19 @@ public final class WeightImageServer: @unchecked Sendable {
         var pipeFDs: [Int32] = [-1, -1]
         try SystemCall.retrying("pipe2") { srppo_pipe_cloexec(&pipeFDs) }
         (wakeRead, wakeWrite) = (pipeFDs[0], pipeFDs[1])
-        for image in images { self.images[image.name] = image }
+        for image in images { self.images[image.name] = Offered(image) }
+    }
+
+    /// An image and its attach reply, encoded once: the manifest JSON is most of an attach's work.
+    private struct Offered {
+        let image: WeightImage
+        let attachReply: Data
+
+        init(_ image: WeightImage) {
+            self.image = image
+            attachReply = WeightImageProtocol.encode(WeightImageProtocol.Reply(
+                version: WeightImageProtocol.version, ok: true, manifest: image.manifest, backing: image.backing))
+        }
     }
 
     deinit {
@@ -48,7 +60,8 @@ public final class WeightImageServer: @unchecked Sendable {
     /// Adds an image, or replaces the one of the same name. Clients that attached the old one keep
     /// their mapping; new requests get the new one.
     public func publish(_ image: WeightImage) {
-        lock.withLock { images[image.name] = image }
+        let offered = Offered(image)
+        lock.withLock { images[image.name] = offered }
     }
 
     /// Stops offering an image (mappings already handed out stay valid).
@@ -155,7 +168,7 @@ public final class WeightImageServer: @unchecked Sendable {
         switch request.op {
         case "list":
             guard authorize?(peer, nil) ?? true else { return reply(connection, error: .permissionDenied, "\(peer) may not list images") }
-            let summaries = lock.withLock { images.values.sorted { $0.name < $1.name } }.map {
+            let summaries = lock.withLock { images.values.map(\.image) }.sorted { $0.name < $1.name }.map {
                 ImageSummary(name: $0.name, sha256: $0.manifest.sha256, dtype: $0.manifest.dtype,
                              dataBytes: $0.manifest.dataBytes, backing: $0.backing)
             }
@@ -166,15 +179,15 @@ public final class WeightImageServer: @unchecked Sendable {
                 log("refused attach '\(name)' to \(peer)")
                 return reply(connection, error: .permissionDenied, "\(peer) may not attach '\(name)'")
             }
-            guard let image = lock.withLock({ images[name] }) else {
+            guard let offered = lock.withLock({ images[name] }) else {
                 return reply(connection, error: .unknownImage, "no image named '\(name)' (serving: \(imageNames.joined(separator: ", ")))")
             }
+            let image = offered.image
             if let wanted = request.sha256, wanted != image.manifest.sha256 {
                 return reply(connection, error: .hashMismatch, "image '\(name)' is sha256:\(image.manifest.sha256), not sha256:\(wanted)")
             }
             log("attach '\(name)' to \(peer)")
-            return send(connection, WeightImageProtocol.Reply(version: WeightImageProtocol.version, ok: true,
-                                                              manifest: image.manifest, backing: image.backing), passing: image.fd)
+            return send(connection, offered.attachReply, passing: image.fd)
         default:
             return reply(connection, error: .unknownOp, "unknown op '\(request.op)' (known: list, attach)")
         }
@@ -186,9 +199,13 @@ public final class WeightImageServer: @unchecked Sendable {
                                                    error: .init(code: code, message: message)))
     }
 
-    private func send(_ connection: Int32, _ reply: WeightImageProtocol.Reply, passing fd: Int32? = nil) -> Bool {
+    private func send(_ connection: Int32, _ reply: WeightImageProtocol.Reply) -> Bool {
+        send(connection, WeightImageProtocol.encode(reply))
+    }
+
+    private func send(_ connection: Int32, _ body: Data, passing fd: Int32? = nil) -> Bool {
         do {
-            try Framing.send(connection, WeightImageProtocol.encode(reply), passing: fd)
+            try Framing.send(connection, body, passing: fd)
             return true
         } catch {
             log("reply: \(error)")
