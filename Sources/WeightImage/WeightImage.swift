@@ -153,8 +153,14 @@ public final class MappedWeightImage: ParameterStorage, @unchecked Sendable {
         let flags = mode == .shared ? MAP_SHARED : MAP_PRIVATE
         guard let base = mmap(nil, size, protection, flags, fd, 0), base != MAP_FAILED else {
             let error = SystemCallError(call: "mmap(\(mode == .shared ? "PROT_READ, MAP_SHARED" : "PROT_READ|PROT_WRITE, MAP_PRIVATE"))", errno: errno)
-            if error.errno == ENOMEM { throw WeightImageError.outOfMemory(bytes: size, backing: "address space", reason: "\(error)") }
-            throw error
+            guard error.errno == ENOMEM else { throw error }
+            // hugetlbfs reports its page size as the block size.
+            let pageSize = Int(info.st_blksize)
+            if mode == .private, pageSize > Int(sysconf(Int32(_SC_PAGESIZE))) {
+                throw WeightImageError.copyOnWriteNeedsHugePages(image: manifest.name, pages: size / pageSize, pageSize: pageSize,
+                                                                 available: HugePages.pool(pageSize: pageSize)?.available)
+            }
+            throw WeightImageError.outOfMemory(bytes: size, backing: "address space", reason: "\(error)")
         }
         let mapped = MappedWeightImage(manifest: manifest, mode: mode, base: base, mappedBytes: size)
         if populate {

@@ -16,6 +16,8 @@ public enum WeightImageError: Error, CustomStringConvertible, Equatable {
     /// `--hugepages=require` and the pool could not back the image.
     case noHugePages(bytes: Int, pageSize: Int?, available: Int?, reason: String)
     case outOfMemory(bytes: Int, backing: String, reason: String)
+    /// A private mapping of a huge page image: the kernel reserves pool pages for all its possible copies.
+    case copyOnWriteNeedsHugePages(image: String, pages: Int, pageSize: Int, available: Int?)
     case badImageFile(path: String, problem: String)
 
     public var description: String {
@@ -40,6 +42,8 @@ public enum WeightImageError: Error, CustomStringConvertible, Equatable {
             return "huge pages required but unavailable: \(bytes) bytes in \(size) pages\(needed): \(reason); reserve them with 'echo N > /proc/sys/vm/nr_hugepages' or use --hugepages try"
         case let .outOfMemory(bytes, backing, reason):
             return "out of memory: cannot commit \(bytes) bytes of \(backing) for the weight image: \(reason)"
+        case let .copyOnWriteNeedsHugePages(image, pages, pageSize, available):
+            return "weight image '\(image)' is in \(pageSize / 1024) KiB huge pages: a private (copy-on-write) mapping reserves \(pages) more for its copies, the pool has \(available.map(String.init) ?? "?") available; reserve more in /proc/sys/vm/nr_hugepages, map it shared, or serve it with --hugepages off"
         case let .badImageFile(path, problem):
             return "\(path): not a usable weight image file: \(problem)"
         }
