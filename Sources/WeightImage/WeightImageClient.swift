@@ -25,7 +25,7 @@ public final class WeightImageClient {
 
     /// The images the server offers.
     public func list() throws -> [ImageSummary] {
-        let (reply, fds) = try exchange(.init(version: WeightImageProtocol.version, op: "list"))
+        let (reply, fds, _) = try exchange(.init(version: WeightImageProtocol.version, op: "list"))
         try expectNoDescriptors(fds)
         guard let images = reply.images else { throw WeightImageProtocolError.malformedMessage(problem: "list reply without \"images\"") }
         return images
@@ -34,13 +34,14 @@ public final class WeightImageClient {
     /// Asks for an image: its manifest, backing and sealed memfd. With `expectedSHA256`, an image with
     /// other content is refused (by the server, and checked again here).
     public func fetch(name: String, expectedSHA256: String? = nil) throws -> ReceivedImage {
-        let (reply, fds) = try exchange(.init(version: WeightImageProtocol.version, op: "attach", name: name, sha256: expectedSHA256))
+        let (reply, fds, receivedAt) = try exchange(.init(version: WeightImageProtocol.version, op: "attach", name: name,
+                                                          sha256: expectedSHA256))
         guard fds.count == 1 else {
             fds.forEach(SystemCall.close)
             throw WeightImageProtocolError.unexpectedDescriptors(problem: "an attach reply carries exactly one, got \(fds.count)")
         }
         let received = ReceivedImage(fd: fds[0], manifest: try reply.manifest.orThrow("manifest"),
-                                     backing: try reply.backing.orThrow("backing"))
+                                     backing: try reply.backing.orThrow("backing"), receivedAt: receivedAt)
         guard received.manifest.name == name else {
             throw WeightImageError.manifestMismatch(image: name, field: "name", problem: "the server sent '\(received.manifest.name)'")
         }
@@ -58,11 +59,13 @@ public final class WeightImageClient {
     }
 
     /// Sends a request and reads its reply; error replies become `WeightImageProtocolError.server`.
-    private func exchange(_ request: WeightImageProtocol.Request) throws -> (WeightImageProtocol.Reply, [Int32]) {
+    /// Also returns when the whole reply (and any descriptor) had arrived, before decoding.
+    private func exchange(_ request: WeightImageProtocol.Request) throws -> (WeightImageProtocol.Reply, [Int32], DispatchTime) {
         try Framing.send(socket, WeightImageProtocol.encode(request))
         guard let (body, fds) = try Framing.receive(socket, limit: WeightImageProtocol.maxReplyBytes, timeout: timeout) else {
             throw WeightImageProtocolError.truncatedMessage(received: 0, expected: WeightImageProtocol.lengthBytes)
         }
+        let receivedAt = DispatchTime.now()
         let reply: WeightImageProtocol.Reply
         do {
             reply = try JSONDecoder().decode(WeightImageProtocol.Reply.self, from: body)
@@ -77,7 +80,7 @@ public final class WeightImageClient {
             fds.forEach(SystemCall.close)
             throw WeightImageProtocolError.server(code: reply.error?.code.rawValue ?? "unknown", message: reply.error?.message ?? "")
         }
-        return (reply, fds)
+        return (reply, fds, receivedAt)
     }
 
     private func expectNoDescriptors(_ fds: [Int32]) throws {
@@ -94,11 +97,15 @@ public final class ReceivedImage: @unchecked Sendable {
     public let fd: Int32
     public let manifest: WeightImageManifest
     public let backing: ImageBacking
+    /// When the reply and the descriptor had arrived, before the manifest was decoded: the start of
+    /// attach-time measurements ("descriptor received → model ready").
+    public let receivedAt: DispatchTime
 
-    init(fd: Int32, manifest: WeightImageManifest, backing: ImageBacking) {
+    init(fd: Int32, manifest: WeightImageManifest, backing: ImageBacking, receivedAt: DispatchTime) {
         self.fd = fd
         self.manifest = manifest
         self.backing = backing
+        self.receivedAt = receivedAt
     }
 
     deinit { SystemCall.close(fd) }

@@ -14,8 +14,9 @@ struct BenchAttachCommand: ParsableCommand {
         discussion: """
         Builds an image of the model, serves it on a temporary Unix socket in this process and attaches
         it --repeats times per mode, each time over a new connection and a new mapping:
-          handout  connect → descriptor and manifest received
-          attach   descriptor received → model ready to compute log-probs (checks, mmap, model set-up)
+          handout  connect → reply and descriptor received
+          attach   descriptor received → model ready to compute log-probs (manifest decoded and
+                   checked, seals checked, mmap, model set-up)
           first    the first scoring call on the new mapping (page faults included)
         Modes: shared (read-only), shared with --populate, private (copy-on-write). The cold series loads
         the checkpoint with ModelLoader --cold-repeats times. One JSON line per series (medians, min, max).
@@ -92,8 +93,6 @@ struct BenchAttachCommand: ParsableCommand {
             for _ in 0..<repeats {
                 let start = DispatchTime.now()
                 let received = try CLI.orExit { try WeightImageClient(socketPath: socketPath).fetch(name: "bench") }
-                let handout = elapsed(since: start)
-                let attachStart = DispatchTime.now()
                 var skipped = ""
                 let mapped: MappedWeightImage? = try CLI.orExit {
                     do {
@@ -110,7 +109,8 @@ struct BenchAttachCommand: ParsableCommand {
                     continue modes
                 }
                 let attachedModel = mapped.makeModel()
-                let attach = elapsed(since: attachStart)
+                let attach = elapsed(since: received.receivedAt)
+                let handout = seconds(from: start, to: received.receivedAt)
                 let scoreStart = DispatchTime.now()
                 let logProbs = try attachedModel.logProbs(probe)
                 series.add(ready: attach, first: elapsed(since: scoreStart), handout: handout)

@@ -10,8 +10,8 @@ extension ImageCommand {
             abstract: "Attach an image from a server; report backing and timings, optionally score with it.",
             discussion: """
             Prints one JSON line: the image's name, hash, backing, the attach mode and how long the hand-out
-            (connect → descriptor and manifest received) and the attach (descriptor → model ready to
-            compute log-probs) took. With --score, scores JSONL pairs like 'srppo score' (stdin unless
+            (connect → reply and descriptor received) and the attach (descriptor received → manifest
+            decoded and checked, memory mapped, model ready to compute log-probs) took. With --score, scores JSONL pairs like 'srppo score' (stdin unless
             --input) and prints the report line on stderr instead. With --hold, keeps the mapping until
             standard input closes, for inspecting /proc/PID/smaps_rollup.
 
@@ -72,11 +72,10 @@ extension ImageCommand {
             let received = try CLI.orExit {
                 try WeightImageClient(socketPath: socket).fetch(name: name, expectedSHA256: sha256)
             }
-            let handoutSeconds = elapsed(since: start)
-            let attachStart = DispatchTime.now()
             let mapped = try CLI.orExit { try received.map(mode: mode, verifyHash: verify, populate: populate) }
             let model = mapped.makeModel()
-            let attachSeconds = elapsed(since: attachStart)
+            let attachSeconds = elapsed(since: received.receivedAt)
+            let handoutSeconds = seconds(from: start, to: received.receivedAt)
 
             var report: [String: Any] = [
                 "event": "attached", "name": received.manifest.name, "sha256": received.manifest.sha256,

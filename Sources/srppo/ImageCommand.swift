@@ -45,7 +45,11 @@ func buildImage(name: String, path: String, hugePages: HugePagePolicy) throws ->
 }
 
 func elapsed(since start: DispatchTime) -> Double {
-    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    seconds(from: start, to: .now())
+}
+
+func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
+    Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 }
 
 /// The report line of a built image.
