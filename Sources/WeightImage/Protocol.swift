@@ -91,7 +91,7 @@ public enum WeightImageProtocolError: Error, CustomStringConvertible, Equatable 
             return "connection closed after \(received) of \(expected) bytes of a message"
         case let .malformedMessage(problem): return "malformed message: \(problem)"
         case let .unexpectedDescriptors(problem): return "file descriptors: \(problem)"
-        case let .timedOut(seconds): return "no answer within \(seconds) s"
+        case let .timedOut(seconds): return "nothing received within \(seconds) s"
         case let .server(code, message): return "server refused (\(code)): \(message)"
         }
     }

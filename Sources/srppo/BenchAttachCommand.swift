@@ -12,14 +12,16 @@ struct BenchAttachCommand: ParsableCommand {
         commandName: "attach",
         abstract: "Attach-and-ready time of a served weight image vs a cold load of the checkpoint.",
         discussion: """
-        Builds an image of the model, serves it on a temporary Unix socket in this process and attaches
-        it --repeats times per mode, each time over a new connection and a new mapping:
+        Builds an image of the model, serves it on a temporary Unix socket in this process and \
+        attaches it --repeats times per mode, each time over a new connection and a new mapping. \
+        Times per attach:
           handout  connect → reply and descriptor received
-          attach   descriptor received → model ready to compute log-probs (manifest decoded and
-                   checked, seals checked, mmap, model set-up)
+          ready    descriptor received → model ready to compute log-probs
+                   (manifest decoded and checked, seals, mmap, model set-up)
           first    the first scoring call on the new mapping (page faults included)
-        Modes: shared (read-only), shared with --populate, private (copy-on-write). The cold series loads
-        the checkpoint with ModelLoader --cold-repeats times. One JSON line per series (medians, min, max).
+        Modes: shared (read-only), shared with --populate, private (copy-on-write). The cold-load \
+        series loads the checkpoint with ModelLoader --cold-repeats times (ready = load time). One \
+        JSON line per series with median, min and max.
 
         Example:
           srppo bench attach --model SmolLM2.gguf --repeats 20 --cold-repeats 3

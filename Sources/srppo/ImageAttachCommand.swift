@@ -9,10 +9,10 @@ extension ImageCommand {
         static let configuration = CommandConfiguration(
             abstract: "Attach an image from a server; report backing and timings, optionally score with it.",
             discussion: """
-            Prints one JSON line: the image's name, hash, backing, the attach mode and how long the hand-out
-            (connect → reply and descriptor received) and the attach (descriptor received → manifest
-            decoded and checked, memory mapped, model ready to compute log-probs) took. With --score, scores JSONL pairs like 'srppo score' (stdin unless
-            --input) and prints the report line on stderr instead. With --hold, keeps the mapping until
+            Prints one JSON line: the image's name, hash, backing, the attach mode and how long the hand-out \
+            (connect → reply and descriptor received) and the attach (descriptor received → manifest \
+            decoded and checked, memory mapped, model ready to compute log-probs) took. With --score, scores JSONL pairs like 'srppo score' (stdin unless \
+            --input) and prints the report line on stderr instead. With --hold, keeps the mapping until \
             standard input closes, for inspecting /proc/PID/smaps_rollup.
 
             Example:

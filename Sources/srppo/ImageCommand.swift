@@ -11,8 +11,8 @@ struct ImageCommand: ParsableCommand {
         commandName: "image",
         abstract: "Build, serve and attach weight images (frozen weights in sealed shared memory).",
         discussion: """
-        A weight image is a model's parameters in the engine's layout in one sealed memfd, with a JSON
-        manifest and a SHA-256. A server hands it out over a Unix socket (docs/weight-image-protocol.md);
+        A weight image is a model's parameters in the engine's layout in one sealed memfd, with a JSON \
+        manifest and a SHA-256. A server hands it out over a Unix socket (docs/weight-image-protocol.md); \
         each client maps the same physical memory, read-only or copy-on-write.
 
         Example:
@@ -77,8 +77,8 @@ extension ImageCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build a weight image from a checkpoint; print its manifest summary and hash.",
             discussion: """
-            Loads the model, writes its parameters into a sealed memfd and hashes them. Building is
-            deterministic: the same checkpoint gives the same sha256. With --out the image is also saved
+            Loads the model, writes its parameters into a sealed memfd and hashes them. Building is \
+            deterministic: the same checkpoint gives the same sha256. With --out the image is also saved \
             as a file that 'image serve' starts from without converting the checkpoint again.
 
             Example:
@@ -122,8 +122,8 @@ extension ImageCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve weight images by file descriptor on a Unix socket until SIGINT or SIGTERM.",
             discussion: """
-            Builds one image per --model (give each a name with NAME=PATH), binds the socket and answers
-            'list' and 'attach' requests (docs/weight-image-protocol.md). Prints one JSON line per image,
+            Builds one image per --model (give each a name with NAME=PATH), binds the socket and answers \
+            'list' and 'attach' requests (docs/weight-image-protocol.md). Prints one JSON line per image, \
             then {"event":"listening",...}; logs each attach on stderr.
 
             Example:
