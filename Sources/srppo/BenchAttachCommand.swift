@@ -19,7 +19,8 @@ struct BenchAttachCommand: ParsableCommand {
           ready    descriptor received → model ready to compute log-probs
                    (manifest decoded and checked, seals, mmap, model set-up)
           first    the first scoring call on the new mapping (page faults included)
-        Modes: shared (read-only), shared with --populate, private (copy-on-write). The cold-load \
+        Modes: shared (read-only), shared with --populate, private (copy-on-write), and shared from \
+        new processes (`srppo image attach`; handout and ready only). The cold-load \
         series loads the checkpoint with ModelLoader --cold-repeats times (ready = load time). One \
         JSON line per series with median, min and max.
 
@@ -122,6 +123,31 @@ struct BenchAttachCommand: ParsableCommand {
             }
             try out.write(series.report(name: "attach-\(name)", extra: ["backing": image.backing.summary]))
         }
+        try out.write(try freshProcesses(socketPath: socketPath).report(name: "attach-shared-new-process",
+                                                                        extra: ["backing": image.backing.summary]))
+    }
+
+    /// `srppo image attach` in new processes: what a trainer or scorer starting up sees, process
+    /// start-up not counted but first use of the runtime's JSON and threads included.
+    func freshProcesses(socketPath: String) throws -> Series {
+        var series = Series()
+        for _ in 0..<repeats {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            process.arguments = ["image", "attach", "--socket", socketPath, "--name", "bench"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0,
+                  let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let handout = report["handout_ms"] as? Double, let attach = report["attach_ms"] as? Double else {
+                throw CLI.Failure(description: "srppo image attach failed (exit \(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))")
+            }
+            series.add(ready: attach / 1e3, handout: handout / 1e3)
+        }
+        return series
     }
 
     /// Timings of one series, in seconds.
@@ -130,9 +156,9 @@ struct BenchAttachCommand: ParsableCommand {
         var ready: [Double] = []
         var first: [Double] = []
 
-        mutating func add(ready: Double, first: Double, handout: Double? = nil) {
+        mutating func add(ready: Double, first: Double? = nil, handout: Double? = nil) {
             self.ready.append(ready)
-            self.first.append(first)
+            if let first { self.first.append(first) }
             if let handout { self.handout.append(handout) }
         }
 
@@ -143,8 +169,8 @@ struct BenchAttachCommand: ParsableCommand {
                 let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
                 return ["median_ms": median * 1e3, "min_ms": sorted.first! * 1e3, "max_ms": sorted.last! * 1e3]
             }
-            var line: [String: Any] = ["series": name, "repeats": ready.count, "threads": Parallel.threads,
-                                       "ready": stats(ready), "first_logprob": stats(first)]
+            var line: [String: Any] = ["series": name, "repeats": ready.count, "threads": Parallel.threads, "ready": stats(ready)]
+            if !first.isEmpty { line["first_logprob"] = stats(first) }
             if !handout.isEmpty { line["handout"] = stats(handout) }
             return line.merging(extra) { a, _ in a }
         }
