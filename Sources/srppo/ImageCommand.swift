@@ -182,16 +182,9 @@ extension ImageCommand {
                 try WeightImageServer(listeningSocket: listening, images: images, authorize: authorize,
                                       log: { FileHandle.standardError.write(Data("srppo image serve: \($0)\n".utf8)) })
             }
-            let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { server.stop() }
-                source.resume()
-                return source
-            }
+            try CLI.orExit { try StopSignals.install { server.stop() } }
             try out.write(["event": "listening", "socket": socket, "pid": Int(getpid()), "images": images.map(\.name)])
             try CLI.orExit { try server.run() }
-            signals.forEach { $0.cancel() }
         }
     }
 
@@ -235,6 +228,31 @@ extension ImageCommand {
                 "pools": HugePages.pools().map(jsonObject),
                 "shmem_thp": HugePages.shmemTransparentHugePageMode.map { $0 as Any } ?? NSNull(),
             ])
+        }
+    }
+}
+
+/// SIGINT and SIGTERM call `stop` (on a thread of their own). The handlers are in place when
+/// `install` returns, so a signal sent right after the server says it is listening is not lost.
+enum StopSignals {
+    /// Write end of the pipe the handler signals through: a handler may only make async-signal-safe calls.
+    nonisolated(unsafe) private static var pipeWrite: Int32 = -1
+
+    static func install(_ stop: @escaping @Sendable () -> Void) throws {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw CLI.Failure(description: "pipe: \(String(cString: strerror(errno)))") }
+        pipeWrite = fds[1]
+        let readEnd = fds[0]
+        Thread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+            stop()
+        }.start()
+        for number in [SIGINT, SIGTERM] {
+            signal(number) { _ in
+                var byte: UInt8 = 1
+                _ = write(StopSignals.pipeWrite, &byte, 1)
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ import json
 import math
 import mmap
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -80,8 +81,8 @@ class Server:
                 break
             self.images[event["name"]] = event
 
-    def stop(self):
-        self.process.terminate()
+    def stop(self, signal_number=signal.SIGTERM):
+        self.process.send_signal(signal_number)
         assert self.process.wait(timeout=30) == 0, self.process.stderr.read()
         assert not os.path.exists(self.socket_path), "the server removes its socket"
 
@@ -239,6 +240,12 @@ def test_attached_image_scores_bit_for_bit_like_the_engine(srppo_bin, server, pa
     lines = [json.loads(line) for line in attached.stdout.splitlines()]
     assert [line["n"] for line in lines] == [len(p["response_ids"]) for p in PAIRS]
     assert all(math.isfinite(v) and v < 0 for line in lines for v in line["logprobs"])
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_server_stops_cleanly_on_a_signal_right_after_listening(srppo_bin, smollm2, tmp_path, signal_number):
+    # The handlers are installed before "listening" is printed: a signal sent at once is not lost.
+    Server(srppo_bin, str(tmp_path / "quick.sock"), {"smollm2": smollm2}).stop(signal_number)
 
 
 def test_pinned_hash_and_unknown_names_are_refused(srppo_bin, server):
