@@ -132,13 +132,14 @@ public final class LlamaModel: @unchecked Sendable {
     func applyRope(_ qkv: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
         batch.positions.withUnsafeBufferPointer { positions in
+            let (cosTable, sinTable) = rope.tables(covering: batch.longest)
             Parallel.forRanges(batch.tokenCount) { rows in
                 let p = positions.baseAddress! + rows.lowerBound
                 let q = qkv + rows.lowerBound * c.qkvDim
                 srppo_rope_forward(q, Int32(rows.count), Int32(c.qkvDim), Int32(c.numHeads), Int32(c.headDim),
-                                   p, rope.cos.pointer, rope.sin.pointer)
+                                   p, cosTable, sinTable)
                 srppo_rope_forward(q + c.qDim, Int32(rows.count), Int32(c.qkvDim), Int32(c.numKVHeads), Int32(c.headDim),
-                                   p, rope.cos.pointer, rope.sin.pointer)
+                                   p, cosTable, sinTable)
             }
         }
     }
@@ -457,10 +458,17 @@ final class LayerActivations {
     }
 }
 
-/// cos/sin of every position's RoPE angles, [positions, e/2], computed in double precision.
+/// cos/sin of the RoPE angles, [positions, e/2], computed in double precision. Rows are filled on
+/// first use (`tables(covering:)`), so building a model costs nothing per context position (filling
+/// an 8K context takes ~8 ms, which would dominate attaching a weight image) and a forward pass pays
+/// only for the positions it reaches.
 final class RopeTables: @unchecked Sendable {
-    let cos: AlignedBuffer<Float>
-    let sin: AlignedBuffer<Float>
+    private let cos: AlignedBuffer<Float>
+    private let sin: AlignedBuffer<Float>
+    private let inverseFrequencies: [Double]
+    private let lock = NSLock()
+    /// Rows 0..<filled hold their values; they never change again.
+    private var filled = 0
 
     init(config c: LlamaConfig) {
         let half = c.headDim / 2
@@ -479,15 +487,33 @@ final class RopeTables: @unchecked Sendable {
                 return (1 - smooth) * f / factor + smooth * f
             }
         }
-        let positions = c.maxPositions
-        cos = AlignedBuffer(count: positions * half)
-        sin = AlignedBuffer(count: positions * half)
-        for p in 0..<positions {
-            for i in 0..<half {
-                let angle = Double(p) * inverseFrequencies[i]
-                cos.pointer[p * half + i] = Float(Foundation.cos(angle))
-                sin.pointer[p * half + i] = Float(Foundation.sin(angle))
+        self.inverseFrequencies = inverseFrequencies
+        cos = AlignedBuffer(count: c.maxPositions * half)
+        sin = AlignedBuffer(count: c.maxPositions * half)
+    }
+
+    /// The tables, valid for positions 0..<positions (at most the model's maxPositions). Safe to call
+    /// from several threads: rows already filled are only read while later ones are being filled.
+    func tables(covering positions: Int) -> (cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        let half = inverseFrequencies.count
+        precondition(positions * half <= cos.count, "RoPE tables cover \(cos.count / max(half, 1)) positions, \(positions) asked")
+        lock.withLock {
+            guard positions > filled else { return }
+            let (cosTable, sinTable, first) = (cos.pointer, sin.pointer, filled)
+            inverseFrequencies.withUnsafeBufferPointer { frequencies in
+                // Rows are independent: the workers split them.
+                Parallel.forRanges(positions - first) { rows in
+                    for p in rows.lowerBound + first..<rows.upperBound + first {
+                        for i in 0..<half {
+                            let angle = Double(p) * frequencies[i]
+                            cosTable[p * half + i] = Float(Foundation.cos(angle))
+                            sinTable[p * half + i] = Float(Foundation.sin(angle))
+                        }
+                    }
+                }
             }
+            filled = positions
         }
+        return (UnsafePointer(cos.pointer), UnsafePointer(sin.pointer))
     }
 }

@@ -40,6 +40,10 @@ public struct LlamaLayout: Sendable, Equatable {
     /// Alignment of each tensor group, in floats (64 bytes).
     public static let alignment = 16
 
+    /// Version of the layout rules (tensor order, alignment). Saved weight images record it; bump it
+    /// whenever those rules change, so that images built by an older engine are refused, not misread.
+    public static let version = 1
+
     public init(config c: LlamaConfig) {
         var tensors: [Tensor] = []
         var next = 0

@@ -197,13 +197,14 @@ extension LlamaModel {
         projection(.o, x: a.attention.pointer, inFeatures: c.qDim, outFeatures: d, dY: dx, dX: dAttention)
         attentionBackward(qkv: a.qkv.pointer, dOut: dAttention, dQKV: dQKV, batch: batch, scratch: scratch)
         batch.positions.withUnsafeBufferPointer { positions in
+            let (cosTable, sinTable) = rope.tables(covering: batch.longest)
             Parallel.forRanges(T) { rows in
                 let p = positions.baseAddress! + rows.lowerBound
                 let dq = dQKV + rows.lowerBound * c.qkvDim
                 srppo_rope_backward(dq, Int32(rows.count), Int32(c.qkvDim), Int32(c.numHeads), Int32(c.headDim),
-                                    p, rope.cos.pointer, rope.sin.pointer)
+                                    p, cosTable, sinTable)
                 srppo_rope_backward(dq + c.qDim, Int32(rows.count), Int32(c.qkvDim), Int32(c.numKVHeads), Int32(c.headDim),
-                                    p, rope.cos.pointer, rope.sin.pointer)
+                                    p, cosTable, sinTable)
             }
         }
         projection(.qkv, x: a.attentionNormed.pointer, inFeatures: d, outFeatures: c.qkvDim, dY: dQKV, dX: dNormed)

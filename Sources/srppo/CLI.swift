@@ -83,6 +83,11 @@ enum JSONLines {
             }
         }
 
+        /// Writes to an open handle (standard error, for reports beside data on standard output).
+        init(handle: FileHandle) {
+            self.handle = handle
+        }
+
         func write(_ object: [String: Any]) throws {
             var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             data.append(0x0A)

@@ -35,6 +35,12 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         if let threads { Parallel.threads = threads }
         let loaded = try CLI.orExit { try ModelLoader.load(path: model) }
+        try Self.score(with: loaded.model, input: input, output: output, batchSize: batchSize)
+    }
+
+    /// Scores the JSONL pairs of `input` (stdin when nil) with `model`, one output line per input line.
+    /// Shared with `srppo image attach`, which scores with an attached weight image.
+    static func score(with model: LlamaModel, input: String?, output: String?, batchSize: Int) throws {
         let lines = try CLI.orExit { try JSONLines.read(input) }
         var requests: [ScoringRequest] = []
         for line in lines {
@@ -45,7 +51,7 @@ struct ScoreCommand: ParsableCommand {
         var start = 0
         while start < requests.count {
             let batch = Array(requests[start..<min(start + batchSize, requests.count)])
-            let results = try CLI.orExit { try loaded.model.logProbs(batch) }
+            let results = try CLI.orExit { try model.logProbs(batch) }
             for logprobs in results {
                 let sum = logprobs.reduce(Double(0)) { $0 + Double($1) }
                 try out.write(["logprobs": logprobs.map(Double.init), "sum": sum, "n": logprobs.count])

@@ -12,6 +12,7 @@ struct SRPPO: ParsableCommand {
             DataCommand.self,
             InspectCommand.self,
             ExportCommand.self,
+            ImageCommand.self,
             BenchCommand.self,
         ]
     )

@@ -1,0 +1,266 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Tensor
+import Transformer
+import WeightImage
+
+/// `srppo image …`: frozen weights in sealed shared memory, handed out by file descriptor.
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Build, serve and attach weight images (frozen weights in sealed shared memory).",
+        discussion: """
+        A weight image is a model's parameters in the engine's layout in one sealed memfd, with a JSON \
+        manifest and a SHA-256. A server hands it out over a Unix socket (docs/weight-image-protocol.md); \
+        each client maps the same physical memory, read-only or copy-on-write.
+
+        Example:
+          srppo image serve --model pt=PT.gguf --model sft=SFT/ --socket /tmp/weights.sock &
+          srppo image attach --socket /tmp/weights.sock --name sft
+        """,
+        subcommands: [Build.self, Serve.self, Attach.self, List.self, HugePagesInfo.self]
+    )
+}
+
+extension HugePagePolicy: ExpressibleByArgument {}
+extension AttachMode: ExpressibleByArgument {}
+
+/// JSON value of an Encodable (for JSONLines.Writer, which takes dictionaries).
+func jsonObject<T: Encodable>(_ value: T) -> Any {
+    // Encoding the plain structs of WeightImage cannot fail.
+    try! JSONSerialization.jsonObject(with: JSONEncoder().encode(value))
+}
+
+/// Loads a checkpoint (GGUF, safetensors, Hugging Face folder) or an image file into a sealed image.
+func buildImage(name: String, path: String, hugePages: HugePagePolicy) throws -> (image: WeightImage, loadSeconds: Double) {
+    let start = DispatchTime.now()
+    if WeightImageFile.isImageFile(path: path) {
+        let image = try WeightImageFile.load(path: path, name: name, hugePages: hugePages)
+        return (image, elapsed(since: start))
+    }
+    let loaded = try ModelLoader.load(path: path)
+    let loadSeconds = elapsed(since: start)
+    return (try WeightImage(name: name, loaded: loaded, hugePages: hugePages), loadSeconds)
+}
+
+func elapsed(since start: DispatchTime) -> Double {
+    seconds(from: start, to: .now())
+}
+
+func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
+    Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+}
+
+/// The report line of a built image.
+func imageReport(_ image: WeightImage, loadSeconds: Double) -> [String: Any] {
+    let stats = image.statistics
+    return [
+        "name": image.name, "sha256": image.manifest.sha256, "dtype": image.manifest.dtype.rawValue,
+        "data_bytes": image.manifest.dataBytes, "memory_bytes": image.memoryBytes,
+        "backing": jsonObject(image.backing), "backing_summary": image.backing.summary,
+        "load_seconds": loadSeconds, "fill_seconds": stats.fillSeconds, "hash_seconds": stats.hashSeconds,
+        "hash_mb_per_s": stats.hashBytesPerSecond / 1e6,
+    ]
+}
+
+/// Image names: letters, digits, '.', '_', '-'; 1 to 128 characters.
+func validateImageName(_ name: String) throws {
+    let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+    guard (1...128).contains(name.count), name.allSatisfy(allowed.contains) else {
+        throw ValidationError("image name '\(name)' must be 1 to 128 letters, digits, '.', '_' or '-'")
+    }
+}
+
+extension ImageCommand {
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a weight image from a checkpoint; print its manifest summary and hash.",
+            discussion: """
+            Loads the model, writes its parameters into a sealed memfd and hashes them. Building is \
+            deterministic: the same checkpoint gives the same sha256. With --out the image is also saved \
+            as a file that 'image serve' starts from without converting the checkpoint again.
+
+            Example:
+              srppo image build --model SmolLM2.gguf --out smollm2.srppo-image
+            """
+        )
+
+        @Option(help: "Model: a GGUF file, a safetensors file, a Hugging Face folder or an image file.")
+        var model: String
+
+        @Option(help: "Image name (default: the file name without its extension).")
+        var name: String?
+
+        @Option(help: "Also save the image to this file.")
+        var out: String?
+
+        @Option(help: "Huge pages: off, try (fall back to normal pages) or require.")
+        var hugepages: HugePagePolicy = .try
+
+        @Flag(help: "Print the whole manifest (tensor table included) instead of a summary.")
+        var manifest = false
+
+        func validate() throws {
+            if let name { try validateImageName(name) }
+        }
+
+        func run() throws {
+            let name = self.name ?? defaultImageName(path: model)
+            let (image, loadSeconds) = try CLI.orExit { try buildImage(name: name, path: model, hugePages: hugepages) }
+            var report = imageReport(image, loadSeconds: loadSeconds)
+            if let out {
+                try CLI.orExit { try WeightImageFile.write(image, to: out) }
+                report["out"] = out
+            }
+            if manifest { report["manifest"] = jsonObject(image.manifest) }
+            try JSONLines.Writer(path: nil).write(report)
+        }
+    }
+
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve weight images by file descriptor on a Unix socket until SIGINT or SIGTERM.",
+            discussion: """
+            Builds one image per --model (give each a name with NAME=PATH), binds the socket and answers \
+            'list' and 'attach' requests (docs/weight-image-protocol.md). Prints one JSON line per image, \
+            then {"event":"listening",...}; logs each attach on stderr.
+
+            Example:
+              srppo image serve --model pt=PT.gguf --model sft=SFT/ --socket /tmp/weights.sock --hugepages try
+            """
+        )
+
+        @Option(name: .customLong("model"), help: "[NAME=]PATH of a checkpoint or image file; repeat for several.")
+        var models: [String]
+
+        @Option(help: "Path of the Unix socket to listen on.")
+        var socket: String
+
+        @Option(help: "Huge pages: off, try (fall back to normal pages) or require.")
+        var hugepages: HugePagePolicy = .try
+
+        @Option(name: .customLong("allow-uid"), help: "Only these user ids (and the server's own) may list or attach; repeatable.")
+        var allowedUIDs: [UInt32] = []
+
+        func validate() throws {
+            guard !models.isEmpty else { throw ValidationError("give at least one --model") }
+            let names = try models.map { try Self.split($0).name }
+            for name in names { try validateImageName(name) }
+            guard Set(names).count == names.count else { throw ValidationError("image names must differ: \(names)") }
+        }
+
+        static func split(_ argument: String) throws -> (name: String, path: String) {
+            if let equals = argument.firstIndex(of: "="), !FileManager.default.fileExists(atPath: argument) {
+                return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
+            }
+            return (defaultImageName(path: argument), argument)
+        }
+
+        func run() throws {
+            let out = try JSONLines.Writer(path: nil)
+            var images: [WeightImage] = []
+            for argument in models {
+                let (name, path) = try Self.split(argument)
+                let (image, loadSeconds) = try CLI.orExit { try buildImage(name: name, path: path, hugePages: hugepages) }
+                var report = imageReport(image, loadSeconds: loadSeconds)
+                report["event"] = "image"
+                try out.write(report)
+                images.append(image)
+            }
+            let listening = try CLI.orExit { try UnixSocket.listen(path: socket) }
+            defer {
+                close(listening)
+                unlink(socket)
+            }
+            let allowed: Set<UInt32> = Set(allowedUIDs + [getuid()])
+            var authorize: WeightImageServer.Authorization?
+            if !allowedUIDs.isEmpty {
+                authorize = { (peer: PeerCredentials, _: String?) -> Bool in allowed.contains(peer.uid) }
+            }
+            let server = try CLI.orExit {
+                try WeightImageServer(listeningSocket: listening, images: images, authorize: authorize,
+                                      log: { FileHandle.standardError.write(Data("srppo image serve: \($0)\n".utf8)) })
+            }
+            try CLI.orExit { try StopSignals.install { server.stop() } }
+            try out.write(["event": "listening", "socket": socket, "pid": Int(getpid()), "images": images.map(\.name)])
+            try CLI.orExit { try server.run() }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the images a server offers, one JSON line each.",
+            discussion: """
+            Example:
+              srppo image list --socket /tmp/weights.sock
+            """
+        )
+
+        @Option(help: "Path of the server's Unix socket.")
+        var socket: String
+
+        func run() throws {
+            let images = try CLI.orExit { try WeightImageClient(socketPath: socket).list() }
+            let out = try JSONLines.Writer(path: nil)
+            for image in images {
+                var line = jsonObject(image) as! [String: Any]
+                line["backing_summary"] = image.backing.summary
+                try out.write(line)
+            }
+        }
+    }
+
+    struct HugePagesInfo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "hugepages",
+            abstract: "Show the huge page pools, libhugetlbfs and the shared-memory THP mode.",
+            discussion: """
+            Example:
+              srppo image hugepages
+            """
+        )
+
+        func run() throws {
+            try JSONLines.Writer(path: nil).write([
+                "libhugetlbfs": HugePages.libhugetlbfsAvailable,
+                "default_page_size": HugePages.defaultPageSize.map { $0 as Any } ?? NSNull(),
+                "pools": HugePages.pools().map(jsonObject),
+                "shmem_thp": HugePages.shmemTransparentHugePageMode.map { $0 as Any } ?? NSNull(),
+            ])
+        }
+    }
+}
+
+/// SIGINT and SIGTERM call `stop` (on a thread of their own). The handlers are in place when
+/// `install` returns, so a signal sent right after the server says it is listening is not lost.
+enum StopSignals {
+    /// Write end of the pipe the handler signals through: a handler may only make async-signal-safe calls.
+    nonisolated(unsafe) private static var pipeWrite: Int32 = -1
+
+    static func install(_ stop: @escaping @Sendable () -> Void) throws {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw CLI.Failure(description: "pipe: \(String(cString: strerror(errno)))") }
+        pipeWrite = fds[1]
+        let readEnd = fds[0]
+        Thread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+            stop()
+        }.start()
+        for number in [SIGINT, SIGTERM] {
+            signal(number) { _ in
+                var byte: UInt8 = 1
+                _ = write(StopSignals.pipeWrite, &byte, 1)
+            }
+        }
+    }
+}
+
+/// "models/SmolLM2.Q4_1.gguf" → "SmolLM2.Q4_1"; a folder keeps its name.
+func defaultImageName(path: String) -> String {
+    let file = (path as NSString).lastPathComponent
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return file }
+    return (file as NSString).deletingPathExtension
+}
