@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// Shared command-line conventions: one-line errors on stderr, exit 1 for runtime failures
-/// (ArgumentParser already exits 2 for usage errors).
+/// (usage errors exit 2, see main.swift).
 enum CLI {
     struct Failure: Error, CustomStringConvertible {
         let description: String

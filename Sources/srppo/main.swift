@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `srppo`: the command-line entry point. Each subcommand lives in its own file.
 struct SRPPO: ParsableCommand {
@@ -18,4 +19,15 @@ struct SRPPO: ParsableCommand {
     )
 }
 
-SRPPO.main()
+// Like SRPPO.main(), but a usage error exits 2 with one line on stderr (ArgumentParser's own
+// convention is 64 and a usage block).
+do {
+    var command = try SRPPO.parseAsRoot()
+    try command.run()
+} catch {
+    if SRPPO.exitCode(for: error) == .validationFailure {
+        FileHandle.standardError.write(Data("srppo: \(SRPPO.message(for: error)) (see --help)\n".utf8))
+        exit(2)
+    }
+    SRPPO.exit(withError: error)
+}
