@@ -31,8 +31,9 @@ let package = Package(
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
+        .target(name: "Client", dependencies: ["Reward", "Transformer", "WeightImage"]),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage",
+            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,0 +1,67 @@
+import Reward
+import Transformer
+import WeightImage
+
+/// The in-process side of the `RewardScorer` seam: PT and SFT held by this process, scored with the
+/// engine directly. Its answers equal the daemon's bit for bit (scoring is batch-invariant).
+public final class EmbeddedScorer: RewardScorer {
+    public let pt: LlamaModel
+    public let sft: LlamaModel
+    public let models: FrozenModels
+    /// Tokens per forward pass; larger batches are split.
+    public var tokenBudget = 8192
+
+    public init(pt: LlamaModel, sft: LlamaModel) throws {
+        guard pt.config.vocabSize == sft.config.vocabSize else {
+            throw RewardScorerError.vocabularyMismatch(pt: pt.config.vocabSize, sft: sft.config.vocabSize)
+        }
+        self.pt = pt
+        self.sft = sft
+        models = FrozenModels(pt: Self.contentHash(pt), sft: pt === sft ? Self.contentHash(pt) : Self.contentHash(sft))
+    }
+
+    /// SHA-256 of the model's flat parameters: the hash its weight image carries.
+    public static func contentHash(_ model: LlamaModel) -> String {
+        SHA256.hex(UnsafeRawBufferPointer(start: model.weights, count: model.layout.parameterCount * MemoryLayout<Float>.size))
+    }
+
+    public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {
+        var results: [RewardScores] = []
+        results.reserveCapacity(requests.count)
+        for chunk in Self.chunks(requests, tokenBudget: tokenBudget) {
+            let scoring = chunk.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
+            let ptScores = try pt.logProbs(scoring)
+            let sftScores = pt === sft ? ptScores : try sft.logProbs(scoring)
+            for (p, s) in zip(ptScores, sftScores) { results.append(RewardScores(pt: p, sft: s)) }
+        }
+        return results
+    }
+
+    /// Consecutive groups of requests of at most `tokenBudget` tokens (a longer request alone).
+    static func chunks(_ requests: [RewardRequest], tokenBudget: Int) -> [ArraySlice<RewardRequest>] {
+        var chunks: [ArraySlice<RewardRequest>] = []
+        var start = 0, tokens = 0
+        for (i, r) in requests.enumerated() {
+            let n = r.prompt.count + r.response.count
+            if i > start && tokens + n > tokenBudget {
+                chunks.append(requests[start..<i])
+                start = i
+                tokens = 0
+            }
+            tokens += n
+        }
+        if start < requests.count { chunks.append(requests[start...]) }
+        return chunks
+    }
+}
+
+public enum RewardScorerError: Error, CustomStringConvertible, Equatable {
+    case vocabularyMismatch(pt: Int, sft: Int)
+
+    public var description: String {
+        switch self {
+        case let .vocabularyMismatch(pt, sft):
+            return "PT and SFT have different vocabularies (\(pt) and \(sft) tokens): the coherent reward needs one tokenizer"
+        }
+    }
+}
