@@ -9,6 +9,7 @@ let package = Package(
     name: "SRPPO",
     products: [
         .executable(name: "srppo", targets: ["srppo"]),
+        .executable(name: "srppo-fuzz", targets: ["srppo-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "CSupport/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels", path: "CSupport/CKernels", cSettings: optimizedC),
+        .target(name: "CFuzz", path: "CSupport/CFuzz"),
         .target(name: "CLinux", path: "CSupport/CLinux"),
         .target(name: "CHugetlbfs", path: "CSupport/CHugetlbfs", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "COpenSSLCrypto", path: "CSupport/COpenSSLCrypto", pkgConfig: "libcrypto",
@@ -36,6 +38,8 @@ let package = Package(
             "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        .executableTarget(name: "srppo-fuzz", dependencies: ["CFuzz", "CLinux", "ModelFiles", "Transformer", "Training", "WeightImage"]),
 
         // MARK: Tests
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),

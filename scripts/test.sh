@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: Swift unit and integration tests (XCTest), then the Python reference tests
-# (NumPy/gguf/tokenizers parity against the real SmolLM2 model). Installs what it needs first.
+# Runs every test: Swift unit and integration tests (XCTest), the Python reference tests
+# (NumPy/gguf/tokenizers parity against the real SmolLM2 model, processes, sockets), and the
+# fuzz targets (corpus and regression replay, then a short libFuzzer run of each).
+# Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,3 +10,9 @@ export SRPPO_SMOLLM2="${SRPPO_SMOLLM2:-$(cat "${SRPPO_CACHE:-$HOME/.cache/srppo}
 swift build -c release
 swift test -c release
 .venv/bin/python -m pytest -q Tests/python
+
+for corpus in Fuzz/corpus/*; do
+    target=$(basename "$corpus")
+    .build/release/srppo-fuzz "$target" "$corpus" $(ls -d "Fuzz/regressions/$target" 2>/dev/null)
+done
+bash scripts/fuzz.sh --runs 20000

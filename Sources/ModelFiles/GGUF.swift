@@ -104,8 +104,12 @@ public struct GGUFFile {
                 throw ModelFileError.badTensorData(path: path, tensor: info.name,
                     problem: "\(count) elements is not a multiple of the \(info.type) block size \(info.type.blockElements)")
             }
-            let (end, overflow) = (dataOffset + info.relativeOffset).addingReportingOverflow(info.byteCount)
-            guard !overflow, end <= file.bytes.count else {
+            // Offsets and sizes come from the file: every sum is checked (a crafted offset near
+            // Int.max must not trap).
+            let (bytes, sizeOverflow) = (count / info.type.blockElements).multipliedReportingOverflow(by: info.type.blockBytes)
+            let (start, startOverflow) = dataOffset.addingReportingOverflow(info.relativeOffset)
+            let (end, endOverflow) = start.addingReportingOverflow(bytes)
+            guard !sizeOverflow, !startOverflow, !endOverflow, end <= file.bytes.count else {
                 throw ModelFileError.truncated(path: path, what: "data of tensor '\(info.name)'")
             }
         }

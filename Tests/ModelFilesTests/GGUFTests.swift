@@ -81,7 +81,7 @@ final class GGUFTests: XCTestCase {
 
     // MARK: Malformed files: each gives its typed error and a message naming the file and the problem.
 
-    private func assertError(_ bytes: Data, _ expected: (String) -> ModelFileError, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertError(_ bytes: Data, _ expected: (String) -> ModelFileError, file: StaticString = #filePath, line: UInt = #line) throws {
         let target = path("bad-\(UUID().uuidString).gguf")
         try bytes.write(to: URL(fileURLWithPath: target))
         XCTAssertThrowsError(try GGUFFile(path: target), file: file, line: line) { error in
@@ -171,5 +171,19 @@ final class GGUFTests: XCTestCase {
         XCTAssertThrowsError(try GGUFFile(path: path("nope.gguf"))) { error in
             XCTAssertEqual("\(error)", "\(path("nope.gguf")): cannot open: No such file or directory")
         }
+    }
+}
+
+extension GGUFTests {
+    /// Found by the gguf fuzz target (Fuzz/regressions/gguf): a tensor offset near Int.max made the
+    /// bounds check itself overflow and trap.
+    func testTensorOffsetNearIntMaxIsTruncationNotATrap() throws {
+        var bytes = Data("GGUF".utf8)
+        bytes.append(contentsOf: [3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  // version, 1 tensor, 0 keys
+        bytes.append(contentsOf: [1, 0, 0, 0, 0, 0, 0, 0] + Array("t".utf8))                    // name
+        bytes.append(contentsOf: [1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0])                          // 1 dim of 4
+        bytes.append(contentsOf: [0, 0, 0, 0])                                                   // F32
+        bytes.append(contentsOf: [0xF0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])              // offset ≈ Int.max
+        try assertError(bytes) { .truncated(path: $0, what: "data of tensor 't'") }
     }
 }
