@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Swift unit and integration tests (XCTest), the Python reference tests
 # (NumPy/gguf/tokenizers parity against the real SmolLM2 model, processes, sockets), and the
-# fuzz targets (corpus and regression replay, then a short libFuzzer run of each).
+# fuzz targets (corpus and regression replay, then a short libFuzzer run of each), and the Swift
+# suite again under ThreadSanitizer and AddressSanitizer.
 # Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,4 @@ for corpus in Fuzz/corpus/*; do
     .build/release/srppo-fuzz "$target" "$corpus" $(ls -d "Fuzz/regressions/$target" 2>/dev/null)
 done
 bash scripts/fuzz.sh --runs 20000
+bash scripts/sanitizers.sh

@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "multiversion.h"
 
 // --- RMSNorm -------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "multiversion.h"
 
 MULTIVERSION
 void srppo_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
