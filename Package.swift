@@ -32,10 +32,11 @@ let package = Package(
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
+        .target(name: "Report"),
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "Client", dependencies: ["Reward", "Transformer", "WeightImage"]),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client",
+            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -47,6 +48,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
     ],
     swiftLanguageModes: [.v5]
