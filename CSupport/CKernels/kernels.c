@@ -20,7 +20,13 @@ void srppo_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w
         float ss = srppo_sum_squares(xr, dim);
         float s = 1.0f / sqrtf(ss / (float)dim + eps);
         if (rstd) rstd[r] = s;
-        for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * w[i];
+        // In place (y == x) gets its own loop over one pointer: the vectorizer's runtime alias check
+        // fails on an exact overlap and would send the whole row down the scalar loop.
+        if (yr == xr) {
+            for (int i = 0; i < dim; i++) yr[i] = yr[i] * s * w[i];
+        } else {
+            for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * w[i];
+        }
     }
 }
 
@@ -90,7 +96,18 @@ void srppo_rope_backward(float *dx, int rows, int row_stride, int heads, int hea
 
 MULTIVERSION
 void srppo_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
+    // out may be gate or up (in place): staging 16 results before storing them keeps the loop
+    // vectorized without the runtime alias check, which an exact overlap fails.
+    size_t i = 0;
+    for (; i + SRPPO_LANES <= n; i += SRPPO_LANES) {
+        float result[SRPPO_LANES];
+        for (int k = 0; k < SRPPO_LANES; k++) {
+            float g = gate[i + k];
+            result[k] = g / (1.0f + srppo_expf(-g)) * up[i + k];
+        }
+        for (int k = 0; k < SRPPO_LANES; k++) out[i + k] = result[k];
+    }
+    for (; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + srppo_expf(-g)) * up[i];
     }
