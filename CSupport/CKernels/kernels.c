@@ -192,6 +192,20 @@ void srppo_log_softmax_backward(float *z, int cols, float lse, int target, float
     if (target >= 0 && target < cols) z[target] += g_logp;
 }
 
+MULTIVERSION
+void srppo_logsumexp_accumulate(float *running_max, float *running_sum, const float *x, int rows, int cols,
+                                int ld) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ld;
+        float block_max = srppo_max(xr, cols);
+        float m = running_max[r] > block_max ? running_max[r] : block_max;
+        // The first block (sum 0, max -inf) skips the rescale: exp(-inf - m) would be NaN when m is -inf too.
+        float rescaled = running_sum[r] == 0.0f ? 0.0f : running_sum[r] * srppo_expf(running_max[r] - m);
+        running_sum[r] = rescaled + srppo_exp_shift_sum_const(xr, cols, m);
+        running_max[r] = m;
+    }
+}
+
 // --- Elementwise ---------------------------------------------------------------------------------
 
 MULTIVERSION
