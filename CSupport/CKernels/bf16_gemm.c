@@ -75,6 +75,11 @@ float srppo_bf16_packed_get(const uint16_t *packed, int n, int k, int r, int c) 
                                   (size_t)(r % PANEL) * 2 + c % 2]);
 }
 
+void srppo_bf16_packed_row(float *out, const uint16_t *packed, int k, int r) {
+    const uint16_t *row = packed + (size_t)(r / PANEL) * PANEL * even_k(k) + (size_t)(r % PANEL) * 2;
+    for (int c = 0; c < k; c++) out[c] = float_from_bf16(row[(size_t)(c / 2) * 2 * PANEL + c % 2]);
+}
+
 // --- Portable path -------------------------------------------------------------------------------
 
 #define PORTABLE_ROWS 4

@@ -64,11 +64,16 @@ public final class BF16Matrix: @unchecked Sendable {
         return srppo_bf16_packed_get(packed, Int32(rows), Int32(columns), Int32(row), Int32(column))
     }
 
+    /// Writes row `row` of W as `columns` fp32 values (exactly the bf16 values): an embedding lookup
+    /// when W is a tied embedding / LM head.
+    public func copyRow(_ row: Int, into destination: UnsafeMutablePointer<Float>) {
+        precondition(row >= 0 && row < rows, "row \(row) out of range 0..<\(rows)")
+        srppo_bf16_packed_row(destination, packed, Int32(columns), Int32(row))
+    }
+
     /// Writes W back as fp32 rows [rows, columns] (the bf16 values, exactly).
     public func unpack(into destination: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            for c in 0..<columns { destination[r * columns + c] = element(row: r, column: c) }
-        }
+        for r in 0..<rows { copyRow(r, into: destination + r * columns) }
     }
 
     /// Bytes of the packed storage.

@@ -67,7 +67,7 @@ struct BenchGemmCommand: ParsableCommand {
                 let bf16 = Bench.medianSeconds(repeats: repeats) { p.runBF16(kernel: kernel) }
                 seconds["\(p.n)x\(p.k)"] = (fp32, bf16, p.flops)
                 Bench.emit([
-                    "bench": "gemm", "m": p.m, "n": p.n, "k": p.k, "threads": threadCount,
+                    "bench": "gemm", "m": p.m, "n": p.n, "k": p.k, "threads": threadCount, "openblas_core": Gemm.blasCoreName,
                     "kernel": kernel.description, "repeats": repeats,
                     "fp32_gflops": Bench.round(p.flops / fp32 / 1e9), "bf16_gflops": Bench.round(p.flops / bf16 / 1e9),
                     "speedup": Bench.round(fp32 / bf16, 2),
@@ -81,6 +81,7 @@ struct BenchGemmCommand: ParsableCommand {
                 let flops = layer.reduce(0) { $0 + seconds[$1.0]!.flops * $1.1 }
                 Bench.emit([
                     "bench": "gemm", "shape": "layer", "m": m, "threads": threadCount, "kernel": kernel.description,
+                    "openblas_core": Gemm.blasCoreName,
                     "fp32_gflops": Bench.round(flops / fp32 / 1e9), "bf16_gflops": Bench.round(flops / bf16 / 1e9),
                     "speedup": Bench.round(fp32 / bf16, 2),
                 ])

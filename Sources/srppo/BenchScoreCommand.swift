@@ -92,7 +92,7 @@ struct BenchScoreCommand: ParsableCommand {
                 let sgemm = sgemmReference(config, rows: shape.sequences * shape.tokens, scoredRows: scoredRows)
                 let gflops = flops / seconds / 1e9
                 Bench.emit([
-                    "bench": "score", "dtype": dtype.rawValue, "threads": threadCount,
+                    "bench": "score", "dtype": dtype.rawValue, "threads": threadCount, "openblas_core": Gemm.blasCoreName,
                     "sequences": shape.sequences, "tokens_per_sequence": shape.tokens, "scored_rows": scoredRows,
                     "repeats": repeats, "seconds": Bench.round(seconds, 4),
                     "tokens_per_s": Bench.round(Double(shape.sequences * shape.tokens) / seconds),

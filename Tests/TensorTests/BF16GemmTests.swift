@@ -159,6 +159,9 @@ final class BF16GemmTests: XCTestCase {
             for (i, value) in packed.enumerated() where !seen[i] {
                 XCTAssertEqual(value, 0, "padding value \(i) of \(n)×\(k) is not zero")
             }
+            var unpacked = [Float](repeating: .nan, count: n * k)
+            unpacked.withUnsafeMutableBufferPointer { matrix.unpack(into: $0.baseAddress!) }
+            XCTAssertEqual(unpacked.map(\.bitPattern), wRounded.map(\.bitPattern), "unpack of \(n)×\(k)")
         }
     }
 

@@ -33,6 +33,9 @@ void srppo_bf16_pack(uint16_t *packed, const float *w, int n, int k, int ldw);
 // Reads W[r, c] back from the packed form as fp32 (exact: bf16 widens without rounding).
 float srppo_bf16_packed_get(const uint16_t *packed, int n, int k, int r, int c);
 
+// out[c] = W[r, c] for c < k: one row back as fp32 (an embedding lookup from a tied, packed LM head).
+void srppo_bf16_packed_row(float *out, const uint16_t *packed, int k, int r);
+
 // dst[i] = the fp32 value of bf16(src[i]) (the rounding above). dst may equal src.
 void srppo_bf16_round(float *dst, const float *src, size_t count);
 
