@@ -76,7 +76,13 @@ final class WorkerPool: @unchecked Sendable {
             runChunks()
             // No chunk is left to take: close the gate and wait for the workers still inside.
             gate.bitwiseOr(Self.closed, ordering: .acquiringAndReleasing)
-            while gate.load(ordering: .acquiring) & Self.insideMask != 0 { srppo_cpu_relax() }
+            var spins = 0
+            while gate.load(ordering: .acquiring) & Self.insideMask != 0 {
+                // A worker preempted inside (its core taken by another process) may be waiting to
+                // run on this core: after a short spin, give it the chance.
+                spins += 1
+                if spins % 4096 == 0 { sched_yield() } else { srppo_cpu_relax() }
+            }
             self.body = nil
         }
         return true
