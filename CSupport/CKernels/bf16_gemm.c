@@ -11,6 +11,7 @@
 // The portable path computes the same sums in plain C (fp32 products of the bf16-rounded values,
 // which are exact, summed in fp32), so both agree up to fp32 summation order.
 #include "srppo_bf16_gemm.h"
+#include "multiversion.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,14 @@ void srppo_bf16_packed_row(float *out, const uint16_t *packed, int k, int r) {
 
 // --- Portable path -------------------------------------------------------------------------------
 
+// Plain C, also built for AVX2 (never AVX-512: that is the other path); one version in sanitizer
+// builds, where ifunc resolvers cannot run (see multiversion.h).
+#ifdef SRPPO_SANITIZED
+#define PORTABLE_MULTIVERSION
+#else
+#define PORTABLE_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+
 #define PORTABLE_ROWS 4
 
 // Rows [r0, r0 + rows) × one panel: acc[i][j] = sum over all k, then C = acc + beta · C.
@@ -111,7 +120,7 @@ static inline void portable_tile(float *c, int ldc, const float *a_rounded, int 
         }
 }
 
-__attribute__((target_clones("arch=x86-64-v3", "default")))
+PORTABLE_MULTIVERSION
 void srppo_bf16_gemm_portable(float *c, int ldc, const float *a, int lda, const uint16_t *packed,
                               int m, int n, int k, int column_begin, int column_end, float beta) {
     (void)n;

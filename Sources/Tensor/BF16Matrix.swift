@@ -41,6 +41,9 @@ public final class BF16Matrix: @unchecked Sendable {
         self.owner = owner
     }
 
+    /// Rows of W per packed panel: column ranges of a product start on multiples of it.
+    public static let panelWidth = Int(SRPPO_BF16_PANEL)
+
     /// Number of UInt16 values in the packed form of a [rows, columns] matrix.
     public static func packedCount(rows: Int, columns: Int) -> Int {
         precondition(rows > 0 && columns > 0 && rows <= Int(Int32.max) && columns <= Int(Int32.max),

@@ -36,7 +36,8 @@ extension Gemm {
     ) {
         let n = w.rows, k = w.columns
         if m == 0 { return }
-        let panels = (n + Int(SRPPO_BF16_PANEL) - 1) / Int(SRPPO_BF16_PANEL)
+        let panel = BF16Matrix.panelWidth
+        let panels = (n + panel - 1) / panel
         let threads = Parallel.threads
         if threads == 1 || m * n * k < 1 << 18 {
             multiplySerial(m: m, a: a, lda: lda, weights: w, c: c, ldc: ldc, beta: beta, kernel: kernel)
@@ -49,20 +50,26 @@ extension Gemm {
         } else {
             // Few rows (decode steps, LM-head chunks): split the panels of W.
             Parallel.forRanges(panels) { panelRange in
-                let columns = panelRange.lowerBound * Int(SRPPO_BF16_PANEL)..<min(n, panelRange.upperBound * Int(SRPPO_BF16_PANEL))
+                let columns = panelRange.lowerBound * panel..<min(n, panelRange.upperBound * panel)
                 multiplyBlock(rows: 0..<m, columns: columns, a: a, lda: lda, weights: w, c: c, ldc: ldc,
                               beta: beta, kernel: kernel)
             }
         }
     }
 
-    /// The same product on the calling thread only (for callers that already run in parallel).
+    /// The same product on the calling thread only (for callers that already run in parallel),
+    /// optionally for output columns `columns` only (rows `columns` of W): `c` still points at
+    /// column 0 of C and only C[·, columns] is written. `columns` must start on a multiple of
+    /// `BF16Matrix.panelWidth`; the bits of each element do not depend on the range asked for.
     public static func multiplySerial(
-        m: Int, a: UnsafePointer<Float>, lda: Int, weights w: BF16Matrix,
+        m: Int, a: UnsafePointer<Float>, lda: Int, weights w: BF16Matrix, columns: Range<Int>? = nil,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0, kernel: BF16Kernel = .automatic
     ) {
-        if m == 0 { return }
-        multiplyBlock(rows: 0..<m, columns: 0..<w.rows, a: a, lda: lda, weights: w, c: c, ldc: ldc,
+        let columns = columns ?? 0..<w.rows
+        precondition(columns.lowerBound % BF16Matrix.panelWidth == 0 && columns.lowerBound >= 0 && columns.upperBound <= w.rows,
+                     "columns \(columns) must start on a multiple of \(BF16Matrix.panelWidth) and end by \(w.rows)")
+        if m == 0 || columns.isEmpty { return }
+        multiplyBlock(rows: 0..<m, columns: columns, a: a, lda: lda, weights: w, c: c, ldc: ldc,
                       beta: beta, kernel: kernel)
     }
 

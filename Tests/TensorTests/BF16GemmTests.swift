@@ -222,6 +222,24 @@ final class BF16GemmTests: XCTestCase {
         }
     }
 
+    func testColumnRangesGiveTheSameBitsAsTheWholeProduct() {
+        let p = Problem(37, 200, 70, beta: 1, seed: 9, padding: 2)
+        let matrix = p.matrix()
+        for kernel in kernels() {
+            let whole = p.run(kernel, matrix: matrix, serial: true)
+            var pieces = p.c0
+            p.a.withUnsafeBufferPointer { a in
+                pieces.withUnsafeMutableBufferPointer { c in
+                    for columns in [0..<64, 64..<96, 96..<200] {
+                        Gemm.multiplySerial(m: p.m, a: a.baseAddress!, lda: p.lda, weights: matrix, columns: columns,
+                                            c: c.baseAddress!, ldc: p.ldc, beta: p.beta, kernel: kernel)
+                    }
+                }
+            }
+            XCTAssertEqual(pieces.map(\.bitPattern), whole.map(\.bitPattern), "\(kernel): column blocks differ from the whole product")
+        }
+    }
+
     func testZeroBetaDoesNotReadC() {
         let p = Problem(13, 40, 9, beta: 0, seed: 5)
         let matrix = p.matrix()
