@@ -20,7 +20,13 @@ void srppo_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w
         float ss = srppo_sum_squares(xr, dim);
         float s = 1.0f / sqrtf(ss / (float)dim + eps);
         if (rstd) rstd[r] = s;
-        for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * w[i];
+        // In place (y == x) gets its own loop over one pointer: the vectorizer's runtime alias check
+        // fails on an exact overlap and would send the whole row down the scalar loop.
+        if (yr == xr) {
+            for (int i = 0; i < dim; i++) yr[i] = yr[i] * s * w[i];
+        } else {
+            for (int i = 0; i < dim; i++) yr[i] = xr[i] * s * w[i];
+        }
     }
 }
 
@@ -90,7 +96,18 @@ void srppo_rope_backward(float *dx, int rows, int row_stride, int heads, int hea
 
 MULTIVERSION
 void srppo_swiglu_forward(float *out, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) {
+    // out may be gate or up (in place): staging 16 results before storing them keeps the loop
+    // vectorized without the runtime alias check, which an exact overlap fails.
+    size_t i = 0;
+    for (; i + SRPPO_LANES <= n; i += SRPPO_LANES) {
+        float result[SRPPO_LANES];
+        for (int k = 0; k < SRPPO_LANES; k++) {
+            float g = gate[i + k];
+            result[k] = g / (1.0f + srppo_expf(-g)) * up[i + k];
+        }
+        for (int k = 0; k < SRPPO_LANES; k++) out[i + k] = result[k];
+    }
+    for (; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + srppo_expf(-g)) * up[i];
     }
@@ -173,6 +190,20 @@ void srppo_log_softmax_backward(float *z, int cols, float lse, int target, float
         z[j] = -g_logp * p - g_entropy * p * (logp + entropy);
     }
     if (target >= 0 && target < cols) z[target] += g_logp;
+}
+
+MULTIVERSION
+void srppo_logsumexp_accumulate(float *running_max, float *running_sum, const float *x, int rows, int cols,
+                                int ld) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ld;
+        float block_max = srppo_max(xr, cols);
+        float m = running_max[r] > block_max ? running_max[r] : block_max;
+        // The first block (sum 0, max -inf) skips the rescale: exp(-inf - m) would be NaN when m is -inf too.
+        float rescaled = running_sum[r] == 0.0f ? 0.0f : running_sum[r] * srppo_expf(running_max[r] - m);
+        running_sum[r] = rescaled + srppo_exp_shift_sum_const(xr, cols, m);
+        running_max[r] = m;
+    }
 }
 
 // --- Elementwise ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// Inline building blocks shared by the kernels. Each is inlined into a multiversioned caller, so it
-// is compiled once per instruction set.
+// Inline building blocks shared by the kernels. Each is forced inline into its multiversioned caller,
+// so it is compiled once per instruction set (a plain `static inline` may stay out of line, compiled
+// for the baseline only, and turn every clone into scalar SSE code with library calls).
 #ifndef SRPPO_VECTOR_MATH_H
 #define SRPPO_VECTOR_MATH_H
 
@@ -8,13 +9,16 @@
 #include <string.h>
 
 #define SRPPO_LANES 16
+#define SRPPO_INLINE static inline __attribute__((always_inline))
 
 // exp(x) for x in float range, within 2 ulp: Cephes' range reduction and polynomial, vectorizable
-// (no libm call). Below -87.3 the result flushes to 0.
-static inline float srppo_expf(float x) {
+// (no libm call: n = round(x / ln 2) by the 1.5·2^23 trick, exact in fp32, instead of floorf, which
+// is a library call before SSE4.1). Below -87.3 the result flushes to 0.
+SRPPO_INLINE float srppo_expf(float x) {
     const float hi = 88.3762626647949f, lo = -87.3365447504f;
     float clamped = x > hi ? hi : (x < lo ? lo : x);
-    float n = floorf(clamped * 1.44269504088896341f + 0.5f);
+    const float round_magic = 12582912.0f; // 1.5 · 2^23: adding it rounds to an integer
+    float n = (clamped * 1.44269504088896341f + round_magic) - round_magic;
     float r = clamped - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -30,7 +34,7 @@ static inline float srppo_expf(float x) {
     return x < lo ? 0.0f : result;
 }
 
-static inline float srppo_sum_squares(const float *x, int n) {
+SRPPO_INLINE float srppo_sum_squares(const float *x, int n) {
     float acc[SRPPO_LANES] = {0};
     int j = 0;
     for (; j + SRPPO_LANES <= n; j += SRPPO_LANES)
@@ -41,7 +45,7 @@ static inline float srppo_sum_squares(const float *x, int n) {
     return s;
 }
 
-static inline float srppo_max(const float *x, int n) {
+SRPPO_INLINE float srppo_max(const float *x, int n) {
     float acc[SRPPO_LANES];
     for (int k = 0; k < SRPPO_LANES; k++) acc[k] = -INFINITY;
     int j = 0;
@@ -54,7 +58,7 @@ static inline float srppo_max(const float *x, int n) {
 }
 
 // x[j] = exp(x[j] - shift) for j < n; returns the sum.
-static inline float srppo_exp_shift_sum(float *x, int n, float shift) {
+SRPPO_INLINE float srppo_exp_shift_sum(float *x, int n, float shift) {
     float acc[SRPPO_LANES] = {0};
     int j = 0;
     for (; j + SRPPO_LANES <= n; j += SRPPO_LANES)
@@ -74,7 +78,7 @@ static inline float srppo_exp_shift_sum(float *x, int n, float shift) {
 }
 
 // sum_j exp(x[j] - shift), leaving x untouched.
-static inline float srppo_exp_shift_sum_const(const float *x, int n, float shift) {
+SRPPO_INLINE float srppo_exp_shift_sum_const(const float *x, int n, float shift) {
     float acc[SRPPO_LANES] = {0};
     int j = 0;
     for (; j + SRPPO_LANES <= n; j += SRPPO_LANES)

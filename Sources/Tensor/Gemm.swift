@@ -7,6 +7,10 @@ import CBLAS
 public enum Gemm {
     public enum Transpose { case none, transposed }
 
+    /// The OpenBLAS kernel family in use ("Haswell", "SkylakeX", "Cooperlake", …): chosen from the CPU
+    /// at load time unless the environment variable OPENBLAS_CORETYPE names one. Benchmarks print it.
+    public static var blasCoreName: String { String(cString: openblas_get_corename()) }
+
     /// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, all row-major with leading dimensions.
     public static func multiply(
         m: Int, n: Int, k: Int,

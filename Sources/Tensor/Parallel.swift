@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +7,9 @@ import Glibc
 /// How many cores the numerical code uses, and the one place that splits work across them.
 ///
 /// OpenBLAS is pinned to one thread and every parallel region (GEMM slices included) is split here,
-/// so OpenBLAS threads and ours never compete for the same cores.
+/// so OpenBLAS threads and ours never compete for the same cores. Regions run on a persistent pool
+/// (`WorkerPool`: the caller plus `threads − 1` workers), which starts a region in about a
+/// microsecond where GCD's concurrentPerform took tens.
 public enum Parallel {
     nonisolated(unsafe) private static var configuredThreads: Int = {
         openblas_set_num_threads(1)
@@ -25,14 +26,14 @@ public enum Parallel {
     }
 
     /// Runs `body(chunk)` for each of `count` chunks across the workers; returns when all are done.
-    /// With one thread or one chunk it runs inline (no dispatch overhead).
+    /// Chunks are handed out one at a time, so uneven chunks balance. With one thread or one chunk,
+    /// inside another region (nested), or while another thread's region runs, it runs inline.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
-        if count == 1 || threads == 1 {
+        let helpers = min(min(threads, count) - 1, WorkerPool.maxHelpers)
+        if helpers == 0 || !WorkerPool.shared.run(count, helpers: helpers, body) {
             for i in 0..<count { body(i) }
-            return
         }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
     }
 
     /// Splits `0..<total` into one contiguous range per worker (ranges start at multiples of `align`)
@@ -67,7 +68,7 @@ public enum Parallel {
             return
         }
         let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        forEach(workers) { worker in
             while true {
                 let task = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if task >= count { return }

@@ -52,6 +52,13 @@ float srppo_softmax_entropy(const float *z, int cols, float lse);
 void srppo_log_softmax_backward(float *z, int cols, float lse, int target, float g_logp,
                                 float g_entropy, float entropy);
 
+// The same over column blocks, for logits computed a block at a time (kept in cache, or split across
+// workers): folds x[r, 0 ..< cols] into a running (max[r], sum[r]) so that, after every block,
+// log(sum_j exp(logit_j)) = max[r] + log(sum[r]). Start with max = -INFINITY, sum = 0. Two partial
+// pairs (m1, s1), (m2, s2) merge as m = max(m1, m2), s = s1·exp(m1 − m) + s2·exp(m2 − m).
+void srppo_logsumexp_accumulate(float *running_max, float *running_sum, const float *x, int rows, int cols,
+                                int ld);
+
 // --- Elementwise ---------------------------------------------------------------------------------
 // y += x
 void srppo_add_inplace(float *y, const float *x, size_t n);
