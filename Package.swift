@@ -28,6 +28,7 @@ let package = Package(
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
+        .target(name: "Tokenizer", dependencies: ["ModelFiles"]),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
@@ -35,7 +36,7 @@ let package = Package(
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "Client", dependencies: ["Reward", "Transformer", "WeightImage"]),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client",
+            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,6 +49,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
     ],
     swiftLanguageModes: [.v5]
 )
