@@ -7,8 +7,8 @@ struct AddedTokenMatcher: Sendable {
         let id: Int32
     }
 
-    /// Bit per possible first byte, so most bytes are rejected with one test.
-    private var firstBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// Whether some token starts with the byte, so most bytes are rejected with one load.
+    private var startsSomeToken = [Bool](repeating: false, count: 256)
     /// Candidates by first byte, longest first.
     private var candidates: [UInt8: [Candidate]] = [:]
 
@@ -17,29 +17,12 @@ struct AddedTokenMatcher: Sendable {
             let bytes = Array(token.content.utf8)
             guard let first = bytes.first else { continue }
             candidates[first, default: []].append(Candidate(bytes: bytes, id: token.id))
-            switch first >> 6 {
-            case 0: firstBytes.0 |= 1 << UInt64(first & 63)
-            case 1: firstBytes.1 |= 1 << UInt64(first & 63)
-            case 2: firstBytes.2 |= 1 << UInt64(first & 63)
-            default: firstBytes.3 |= 1 << UInt64(first & 63)
-            }
+            startsSomeToken[Int(first)] = true
         }
         for key in candidates.keys { candidates[key]!.sort { $0.bytes.count > $1.bytes.count } }
     }
 
     var isEmpty: Bool { candidates.isEmpty }
-
-    @inline(__always)
-    private func mayStart(_ byte: UInt8) -> Bool {
-        let word: UInt64
-        switch byte >> 6 {
-        case 0: word = firstBytes.0
-        case 1: word = firstBytes.1
-        case 2: word = firstBytes.2
-        default: word = firstBytes.3
-        }
-        return word >> UInt64(byte & 63) & 1 != 0
-    }
 
     /// Calls `text` for each stretch between matches (never empty) and `token` for each match, in order.
     func forEachSegment(of bytes: UnsafeBufferPointer<UInt8>, token: (Int32) -> Void,
@@ -50,7 +33,8 @@ struct AddedTokenMatcher: Sendable {
         }
         var segmentStart = 0, position = 0
         while position < bytes.count {
-            guard mayStart(bytes[position]), let match = longestMatch(in: bytes, at: position) else {
+            let mayStart = startsSomeToken.withUnsafeBufferPointer { $0[Int(bytes[position])] }
+            guard mayStart, let match = longestMatch(in: bytes, at: position) else {
                 position += 1
                 continue
             }

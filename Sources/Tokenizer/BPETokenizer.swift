@@ -29,8 +29,8 @@ public final class BPETokenizer: Sendable {
     private let merger: BytePairMerger
     private let specialTokens: AddedTokenMatcher
     private let otherAddedTokens: AddedTokenMatcher
-    /// Whole pieces that are vocabulary tokens, for `ignore_merges` (LLaMA-3).
-    private let wholePieces: [[UInt8]: Int32]?
+    /// Pieces that encode as one token, found without merging.
+    private let singleTokenPieces: PieceTable
     /// Bytes each id decodes to: `tokenBytes[tokenByteStarts[id]..<tokenByteStarts[id + 1]]`.
     private let tokenBytes: [UInt8]
     private let tokenByteStarts: [Int]
@@ -51,14 +51,7 @@ public final class BPETokenizer: Sendable {
         for (id, token) in definition.tokens.enumerated() { ids[token] = Int32(id) }
         idOfToken = ids
 
-        let byteTokenIds = try (0..<256).map { byte -> Int32 in
-            let spelling = String(ByteLevel.characterOfByte[byte])
-            guard let id = ids[spelling] else {
-                throw TokenizerError.badField(source: source, field: "tokens",
-                    problem: "no token for byte 0x\(String(byte, radix: 16)) ('\(spelling)'); a byte-level vocabulary has all 256")
-            }
-            return id
-        }
+        let byteTokenIds = (0..<256).map { ids[String(ByteLevel.characterOfByte[$0])] ?? -1 }
         var rules: [(left: Int32, right: Int32, joined: Int32)] = []
         rules.reserveCapacity(definition.merges.count)
         for (index, merge) in definition.merges.enumerated() {
@@ -70,7 +63,9 @@ public final class BPETokenizer: Sendable {
             }
             rules.append((left, right, joined))
         }
-        merger = BytePairMerger(merges: MergeTable(rules: rules), byteTokenIds: byteTokenIds)
+        merger = BytePairMerger(merges: MergeTable(rules: rules), byteTokenIds: byteTokenIds,
+                                missingByteTokenId: definition.missingByteTokenId.map(Int32.init),
+                                fusesMissingBytes: definition.fusesMissingBytes)
 
         var kinds = [TokenKind](repeating: .ordinary, count: definition.tokens.count)
         for added in definition.addedTokens { kinds[added.id] = added.special ? .special : .added }
@@ -79,13 +74,13 @@ public final class BPETokenizer: Sendable {
         otherAddedTokens = AddedTokenMatcher(definition.addedTokens.filter { !$0.special }.map { ($0.content, Int32($0.id)) })
 
         var bytes: [UInt8] = [], starts: [Int] = [0]
-        var whole: [[UInt8]: Int32] = [:]
+        var byteLevelIds: [Int] = []
         for (id, token) in definition.tokens.enumerated() {
             if kinds[id] != .ordinary {
                 bytes.append(contentsOf: definition.addedTokens.first { $0.id == id }!.content.utf8)
             } else if let spelled = ByteLevel.bytes(spelledBy: token) {
                 bytes.append(contentsOf: spelled)
-                if definition.ignoresMerges { whole[spelled] = Int32(id) }
+                byteLevelIds.append(id)
             } else {
                 bytes.append(contentsOf: token.utf8)
             }
@@ -93,7 +88,29 @@ public final class BPETokenizer: Sendable {
         }
         tokenBytes = bytes
         tokenByteStarts = starts
-        wholePieces = definition.ignoresMerges ? whole : nil
+        singleTokenPieces = Self.singleTokenPieces(ids: byteLevelIds, bytes: bytes, starts: starts, merger: merger,
+                                                   ignoringMerges: definition.ignoresMerges)
+    }
+
+    /// The vocabulary tokens a piece may be looked up as (see `PieceTable`); a later token with the
+    /// same bytes replaces an earlier one, as in Hugging Face's vocabulary map.
+    private static func singleTokenPieces(ids: [Int], bytes: [UInt8], starts: [Int], merger: BytePairMerger,
+                                          ignoringMerges: Bool) -> PieceTable {
+        var idOfPiece: [ArraySlice<UInt8>: Int32] = [:]
+        let workspace = EncodeWorkspace()
+        var merged: [Int32] = []
+        for id in ids where starts[id + 1] > starts[id] {
+            let piece = bytes[starts[id]..<starts[id + 1]]
+            if !ignoringMerges {
+                merged.removeAll(keepingCapacity: true)
+                piece.withUnsafeBufferPointer {
+                    merger.appendTokens(of: $0.baseAddress!, count: $0.count, workspace: workspace, to: &merged)
+                }
+                guard merged.count == 1, merged[0] == Int32(id) else { continue }
+            }
+            idOfPiece[piece] = Int32(id)
+        }
+        return PieceTable(entries: idOfPiece.map { ($0.key, $0.value) })
     }
 
     // MARK: Encoding
@@ -130,7 +147,7 @@ public final class BPETokenizer: Sendable {
             let base = segment.baseAddress!
             text.forEachPiece(definition.preTokenizer) { start, end in
                 let from = text.byteOffsets[start], to = text.byteOffsets[end]
-                if let wholePieces, let id = wholePieces[Array(UnsafeBufferPointer(start: base + from, count: to - from))] {
+                if let id = singleTokenPieces.id(of: base + from, count: to - from) {
                     output.append(id)
                 } else {
                     merger.appendTokens(of: base + from, count: to - from, workspace: workspace, to: &output)

@@ -1,11 +1,12 @@
 /// Merge rules keyed by the ids of the two tokens they join: open addressing on (left, right), each
-/// slot holding the rank (position in the merge list; lower merges first) and the joined token's id.
+/// slot holding the key and, beside it in the same cache line, the rank (position in the merge list;
+/// lower merges first) and the joined token's id. A lookup is one cache miss at most.
 final class MergeTable: @unchecked Sendable {
     /// Returned by `lookup` when no rule joins the pair.
     static let absent = UInt64.max
 
-    private let keys: UnsafeMutablePointer<UInt64>
-    private let values: UnsafeMutablePointer<UInt64>
+    /// Slot i is `slots[2i]` (key) and `slots[2i + 1]` (rank << 32 | joined id).
+    private let slots: UnsafeMutablePointer<UInt64>
     private let shift: UInt64
     private let mask: Int
 
@@ -16,22 +17,19 @@ final class MergeTable: @unchecked Sendable {
         while 1 << bits < rules.count * 2 { bits += 1 }
         mask = (1 << bits) - 1
         shift = UInt64(64 - bits)
-        keys = .allocate(capacity: mask + 1)
-        keys.initialize(repeating: Self.absent, count: mask + 1)
-        values = .allocate(capacity: mask + 1)
-        values.initialize(repeating: Self.absent, count: mask + 1)
+        slots = .allocate(capacity: 2 * (mask + 1))
+        slots.initialize(repeating: Self.absent, count: 2 * (mask + 1))
         for (rank, rule) in rules.enumerated() {
             let key = Self.key(rule.left, rule.right)
             var slot = slot(of: key)
-            while keys[slot] != Self.absent && keys[slot] != key { slot = (slot + 1) & mask }
-            keys[slot] = key
-            values[slot] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: rule.joined))
+            while slots[2 * slot] != Self.absent && slots[2 * slot] != key { slot = (slot + 1) & mask }
+            slots[2 * slot] = key
+            slots[2 * slot + 1] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: rule.joined))
         }
     }
 
     deinit {
-        keys.deallocate()
-        values.deallocate()
+        slots.deallocate()
     }
 
     /// `rank << 32 | joined id`, or `absent`.
@@ -40,8 +38,8 @@ final class MergeTable: @unchecked Sendable {
         let key = Self.key(left, right)
         var slot = slot(of: key)
         while true {
-            let found = keys[slot]
-            if found == key { return values[slot] }
+            let found = slots[2 * slot]
+            if found == key { return slots[2 * slot + 1] }
             if found == Self.absent { return Self.absent }
             slot = (slot + 1) & mask
         }
@@ -131,23 +129,40 @@ final class EncodeWorkspace {
 /// code) at O(n log n); entries made stale by an earlier merge are skipped when popped.
 struct BytePairMerger {
     let merges: MergeTable
-    /// Token id of each single byte.
+    /// Token id of each single byte; -1 where the vocabulary lacks the byte's character.
     let byteTokenIds: [Int32]
+    /// What a missing byte becomes (nil: it is dropped, its neighbours become adjacent).
+    let missingByteTokenId: Int32?
+    let fusesMissingBytes: Bool
 
-    func appendTokens(of bytes: UnsafePointer<UInt8>, count: Int, workspace: EncodeWorkspace, to output: inout [Int32]) {
-        if count == 1 {
-            output.append(byteTokenIds[Int(bytes[0])])
+    func appendTokens(of bytes: UnsafePointer<UInt8>, count byteCount: Int, workspace: EncodeWorkspace, to output: inout [Int32]) {
+        if byteCount == 1, case let id = byteTokenIds[Int(bytes[0])], id >= 0 {
+            output.append(id)
             return
         }
-        workspace.reserveSymbols(count)
+        workspace.reserveSymbols(byteCount)
         let ids = workspace.symbolIds, previous = workspace.previous, next = workspace.next
         var heap = CandidateHeap(storage: workspace.heap)
+        var count = 0
         byteTokenIds.withUnsafeBufferPointer { byteIds in
-            for k in 0..<count {
-                ids[k] = byteIds[Int(bytes[k])]
-                previous[k] = Int32(k - 1)
-                next[k] = k + 1 < count ? Int32(k + 1) : -1
+            var lastWasMissing = false
+            for k in 0..<byteCount {
+                var id = byteIds[Int(bytes[k])]
+                if id < 0 {
+                    guard let missing = missingByteTokenId, !(fusesMissingBytes && lastWasMissing) else { continue }
+                    id = missing
+                    lastWasMissing = true
+                } else {
+                    lastWasMissing = false
+                }
+                ids[count] = id
+                count += 1
             }
+        }
+        guard count > 0 else { return }
+        for k in 0..<count {
+            previous[k] = Int32(k - 1)
+            next[k] = k + 1 < count ? Int32(k + 1) : -1
         }
         for k in 0..<count - 1 {
             heap.pushIfMergeable(merges.lookup(ids[k], ids[k + 1]), position: k)

@@ -46,8 +46,8 @@ struct HuggingFaceTokenizerFiles {
             "post_processor": Self.postProcessor(definition),
             "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
             "model": [
-                "type": "BPE", "dropout": null, "unk_token": definition.text(of: definition.unknownTokenId) ?? null,
-                "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+                "type": "BPE", "dropout": null, "unk_token": definition.text(of: definition.missingByteTokenId) ?? null,
+                "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": definition.fusesMissingBytes,
                 "byte_fallback": false, "ignore_merges": definition.ignoresMerges,
                 "vocab": vocab, "merges": definition.merges.map { "\($0.left) \($0.right)" },
             ] as [String: Any],

@@ -26,6 +26,9 @@ extension TokenizerDefinition {
         preTokenizer = kind
         normalizesToNFC = kind.defaultNormalizesToNFC
         ignoresMerges = kind.defaultIgnoresMerges
+        // The byte-level tokenizers llama.cpp converts have no unknown token in their BPE model.
+        missingByteTokenId = nil
+        fusesMissingBytes = false
         if try reader.optionalBool("tokenizer.ggml.add_space_prefix") == true {
             throw TokenizerError.unsupported(source: source, feature: "tokenizer.ggml.add_space_prefix = true on a byte-level tokenizer")
         }

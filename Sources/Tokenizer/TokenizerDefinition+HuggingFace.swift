@@ -19,10 +19,15 @@ extension TokenizerDefinition {
         if try model.optionalBool("byte_fallback") == true {
             throw TokenizerError.unsupported(source: source, feature: "model.byte_fallback = true")
         }
-        for field in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"] where model.has(field) {
+        for field in ["continuing_subword_prefix", "end_of_word_suffix"] where model.has(field) {
             throw TokenizerError.unsupported(source: source, feature: "model.\(field)")
         }
+        if let dropout = model.dictionary["dropout"] as? Double, dropout > 0 {
+            throw TokenizerError.unsupported(source: source, feature: "model.dropout = \(dropout)")
+        }
         ignoresMerges = try model.optionalBool("ignore_merges") ?? false
+        fusesMissingBytes = try model.optionalBool("fuse_unk") ?? false
+        let unknownToken = try model.optionalString("unk_token")
         normalizesToNFC = try Self.normalizesToNFC(json.optionalObject("normalizer"), source: source)
         preTokenizer = try PreTokenizerKind(huggingFace: json.optionalObject("pre_tokenizer"), source: source)
 
@@ -58,6 +63,13 @@ extension TokenizerDefinition {
                 throw TokenizerError.badMerge(source: tokenizerPath, index: index, merge: "\(item)", problem: "expected \"a b\" or [\"a\", \"b\"]")
             }
             return Merge(left: left, right: right)
+        }
+
+        if let unknownToken {
+            guard let id = tokens.firstIndex(of: unknownToken) else { throw model.bad("unk_token", "'\(unknownToken)' is not in the vocabulary") }
+            missingByteTokenId = id
+        } else {
+            missingByteTokenId = nil
         }
 
         let configPath = (folder as NSString).appendingPathComponent("tokenizer_config.json")

@@ -25,6 +25,11 @@ struct TokenizerDefinition: Sendable {
     /// Unicode NFC before pre-tokenization (Qwen2's tokenizer.json has it).
     var normalizesToNFC: Bool
     var ignoresMerges: Bool
+    /// The BPE model's unknown token: stands for a byte whose character is not in the vocabulary.
+    /// Without one, such bytes are dropped (SmolLM2's vocabulary lacks 21 of the 256 bytes).
+    var missingByteTokenId: Int?
+    /// Whether a run of missing bytes becomes one unknown token (`fuse_unk`).
+    var fusesMissingBytes: Bool
     var bosTokenId: Int?
     var eosTokenId: Int?
     var padTokenId: Int?
@@ -44,7 +49,8 @@ struct TokenizerDefinition: Sendable {
             throw TokenizerError.badField(source: source, field: "tokens", problem: "\(tokens.count) tokens is too many")
         }
         for (name, id) in [("bos", bosTokenId), ("eos", eosTokenId), ("padding", padTokenId),
-                           ("unknown", unknownTokenId), ("end-of-turn", endOfTurnTokenId)] {
+                           ("unknown", unknownTokenId), ("end-of-turn", endOfTurnTokenId),
+                           ("model.unk_token", missingByteTokenId)] {
             if let id, !(0..<tokens.count).contains(id) {
                 throw TokenizerError.badField(source: source, field: "\(name) token id",
                                               problem: "\(id) is outside the vocabulary of \(tokens.count) tokens")
