@@ -197,12 +197,4 @@ public final class BPETokenizer: Sendable {
 
     /// Id of a token given as its vocabulary text (byte-level spelling, or an added token's content).
     public func id(ofToken token: String) -> Int32? { idOfToken[token] }
-
-    /// Vocabulary text of an id (byte-level spelling; "Ġ" is a space), or nil outside the vocabulary.
-    public func token(ofId id: Int32) -> String? { definition.text(of: Int(id)) }
-
-    /// Added tokens (`<|im_end|>`, …) as (id, content, special), in id order.
-    public var addedTokens: [(id: Int, content: String, special: Bool)] {
-        definition.addedTokens.map { ($0.id, $0.content, $0.special) }
-    }
 }

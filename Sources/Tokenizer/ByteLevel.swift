@@ -39,11 +39,4 @@ enum ByteLevel {
         }
         return bytes
     }
-
-    /// The byte-level spelling of raw bytes.
-    static func spelling(of bytes: some Sequence<UInt8>) -> String {
-        var text = String.UnicodeScalarView()
-        for byte in bytes { text.append(characterOfByte[Int(byte)]) }
-        return String(text)
-    }
 }

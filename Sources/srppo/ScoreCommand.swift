@@ -10,22 +10,26 @@ struct ScoreCommand: ParsableCommand {
         abstract: "Per-token log-probs of responses under one model.",
         discussion: """
         Input is JSONL, one pair per line, in any of these forms:
-          {"prompt_ids":[…],"response_ids":[…]}   token ids, scored as given
-          {"prompt":"…","response":"…"}           plain text: prompt_ids = encode(prompt),
-                                                  response_ids = encode(response) + [EOS]
-          {"messages":[…],"response":"…"}         chat: prompt_ids = encode(chat template of the
-                                                  messages with the assistant generation prompt),
-                                                  response_ids = encode(response) + [end-of-turn],
-                                                  e.g. <|im_end|> for ChatML models
-        A "messages" line without "response" takes its final assistant message as the response.
-        Text is encoded with the model's own tokenizer and chat template (--chat-template FILE to
-        use another); prompt and response are encoded separately. Output is one JSONL line per input
-        line: {"logprobs":[…],"sum":…,"n":…}, where logprobs[i] is
+          {"prompt_ids":[…],"response_ids":[…]}  token ids, scored as given
+          {"prompt":"…","response":"…"}          plain text
+          {"messages":[…],"response":"…"}        chat
+        Text is encoded with the model's tokenizer, prompt and response apart:
+          plain: prompt_ids = encode(prompt), after BOS if the model adds one;
+                 response_ids = encode(response) + [EOS]
+          chat:  prompt_ids = encode(chat template of the messages, with the
+                 assistant generation prompt); response_ids =
+                 encode(response) + [the template's end-of-turn token],
+                 e.g. <|im_end|> for ChatML, <|eot_id|> for LLaMA-3
+        A "messages" line without "response" takes its final assistant
+        message as the response. The chat template is the model's own, or
+        --chat-template FILE. Output is one JSONL line per input line:
+        {"logprobs":[…],"sum":…,"n":…}, where logprobs[i] is
         log p(response_ids[i] | prompt, response_ids[<i]).
 
         Examples:
-          echo '{"prompt_ids":[1,2,3],"response_ids":[4,5]}' | srppo score --model SmolLM2.gguf
-          echo '{"messages":[{"role":"user","content":"Hi"}],"response":"Hello!"}' \\
+          echo '{"prompt_ids":[1,2,3],"response_ids":[4,5]}' \\
+            | srppo score --model SmolLM2.gguf
+          echo '{"messages":[{"role":"user","content":"Hi"}],"response":"Hi!"}' \\
             | srppo score --model SmolLM2.gguf
         """
     )

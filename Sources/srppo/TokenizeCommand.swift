@@ -24,9 +24,9 @@ struct TokenizeCommand: ParsableCommand {
         special_tokens_map.json for the model into DIR (created if needed) and reads no input.
 
         Examples:
-          echo 'Hello world' | srppo tokenize --model SmolLM2.gguf             # {"ids":[19556,905]}
+          echo 'Hello world' | srppo tokenize --model SmolLM2.gguf
           echo '{"ids":[19556,905]}' | srppo tokenize --model SmolLM2.gguf --decode
-          echo '{"messages":[{"role":"user","content":"Hi"}],"add_generation_prompt":true}' \\
+          echo '{"messages":[{"role":"user","content":"Hi"}]}' \\
             | srppo tokenize --model SmolLM2.gguf --jsonl
         """
     )

@@ -113,3 +113,23 @@ def render_chat(template, messages, add_generation_prompt, bos_token="", eos_tok
     return env.from_string(template).render(
         messages=messages, add_generation_prompt=add_generation_prompt,
         bos_token=bos_token, eos_token=eos_token)
+
+
+def write_tokenizer_gguf(path, meta, architecture="llama"):
+    """A GGUF file holding only tokenizer metadata (no tensors), for tokenizer tests."""
+    import gguf
+
+    writer = gguf.GGUFWriter(path, architecture)
+    for key, value in meta.items():
+        if isinstance(value, bool):
+            writer.add_bool(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        elif isinstance(value, str):
+            writer.add_string(key, value)
+        else:
+            writer.add_array(key, list(value))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
