@@ -28,6 +28,7 @@ let package = Package(
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
+        .target(name: "Tokenizer", dependencies: ["ModelFiles"]),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
@@ -36,7 +37,7 @@ let package = Package(
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "Client", dependencies: ["Reward", "Transformer", "WeightImage"]),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
+            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -51,6 +52,7 @@ let package = Package(
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -6,6 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure throughput (tokens/s, GFLOP/s) on this machine.",
-        subcommands: [BenchAttachCommand.self, BenchGemmCommand.self, BenchScoreCommand.self, BenchKernelsCommand.self]
+        subcommands: [BenchAttachCommand.self, BenchGemmCommand.self, BenchScoreCommand.self, BenchKernelsCommand.self,
+                      BenchTokenizeCommand.self]
     )
 }

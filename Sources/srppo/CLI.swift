@@ -45,8 +45,9 @@ enum JSONLines {
         }
     }
 
-    /// Reads a JSONL file (or stdin when `path` is nil); blank lines are skipped.
-    static func read(_ path: String?, maxBytes: Int = 1 << 30) throws -> [Line] {
+    /// Reads a JSONL file (or stdin when `path` is nil); blank lines are skipped unless
+    /// `keepingBlankLines` (for plain text input, where an empty line is an empty text).
+    static func read(_ path: String?, maxBytes: Int = 1 << 30, keepingBlankLines: Bool = false) throws -> [Line] {
         let source = path ?? "<stdin>"
         let data: Data
         if let path {
@@ -60,9 +61,11 @@ enum JSONLines {
         guard data.count <= maxBytes else { throw CLI.Failure(description: "\(source): larger than \(maxBytes) bytes") }
         var lines: [Line] = []
         var number = 0
-        for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        var rawLines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        if keepingBlankLines, rawLines.last?.isEmpty == true { rawLines.removeLast() }  // after the final newline
+        for raw in rawLines {
             number += 1
-            if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            if !keepingBlankLines && raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             lines.append(Line(source: source, number: number, data: Data(raw)))
         }
         return lines
@@ -92,6 +95,27 @@ enum JSONLines {
             var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             data.append(0x0A)
             handle.write(data)
+        }
+
+        /// Writes `{"<key>":[…]}` for an integer array without going through JSONSerialization,
+        /// which boxes every element and costs far more than producing the ids did.
+        func write<T: BinaryInteger>(key: String, integers: [T]) {
+            var line = Array("{\"\(key)\":[".utf8)
+            line.reserveCapacity(line.count + integers.count * 7 + 3)
+            var digits: [UInt8] = []
+            for (index, value) in integers.enumerated() {
+                if index > 0 { line.append(UInt8(ascii: ",")) }
+                if value < 0 { line.append(UInt8(ascii: "-")) }
+                var magnitude = value.magnitude
+                digits.removeAll(keepingCapacity: true)
+                repeat {
+                    digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                    magnitude /= 10
+                } while magnitude > 0
+                line.append(contentsOf: digits.reversed())
+            }
+            line.append(contentsOf: Array("]}\n".utf8))
+            handle.write(Data(line))
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tensor
+import Training
 import Transformer
 
 struct ScoreCommand: ParsableCommand {
@@ -8,12 +9,28 @@ struct ScoreCommand: ParsableCommand {
         commandName: "score",
         abstract: "Per-token log-probs of responses under one model.",
         discussion: """
-        Input is JSONL, one pair per line: {"prompt_ids":[…],"response_ids":[…]}. Output is one JSONL
-        line per input line: {"logprobs":[…],"sum":…,"n":…}, where logprobs[i] is
+        Input is JSONL, one pair per line, in any of these forms:
+          {"prompt_ids":[…],"response_ids":[…]}  token ids, scored as given
+          {"prompt":"…","response":"…"}          plain text
+          {"messages":[…],"response":"…"}        chat
+        Text is encoded with the model's tokenizer, prompt and response apart:
+          plain: prompt_ids = encode(prompt), after BOS if the model adds one;
+                 response_ids = encode(response) + [EOS]
+          chat:  prompt_ids = encode(chat template of the messages, with the
+                 assistant generation prompt); response_ids =
+                 encode(response) + [the template's end-of-turn token],
+                 e.g. <|im_end|> for ChatML, <|eot_id|> for LLaMA-3
+        A "messages" line without "response" takes its final assistant
+        message as the response. The chat template is the model's own, or
+        --chat-template FILE. Output is one JSONL line per input line:
+        {"logprobs":[…],"sum":…,"n":…}, where logprobs[i] is
         log p(response_ids[i] | prompt, response_ids[<i]).
 
-        Example:
-          echo '{"prompt_ids":[1,2,3],"response_ids":[4,5]}' | srppo score --model SmolLM2.gguf
+        Examples:
+          echo '{"prompt_ids":[1,2,3],"response_ids":[4,5]}' \\
+            | srppo score --model SmolLM2.gguf
+          echo '{"messages":[{"role":"user","content":"Hi"}],"response":"Hi!"}' \\
+            | srppo score --model SmolLM2.gguf
         """
     )
 
@@ -26,6 +43,9 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Output JSONL file (default: standard output).")
     var output: String?
 
+    @Option(help: "Jinja chat template file for \"messages\" input, instead of the model's own.")
+    var chatTemplate: String?
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -35,16 +55,21 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         if let threads { Parallel.threads = threads }
         let loaded = try CLI.orExit { try ModelLoader.load(path: model) }
-        try Self.score(with: loaded.model, input: input, output: output, batchSize: batchSize)
+        try Self.score(with: loaded.model, input: input, output: output, batchSize: batchSize) {
+            try TextEncoding.encoder(for: loaded, chatTemplateFile: chatTemplate)
+        }
     }
 
     /// Scores the JSONL pairs of `input` (stdin when nil) with `model`, one output line per input line.
-    /// Shared with `srppo image attach`, which scores with an attached weight image.
-    static func score(with model: LlamaModel, input: String?, output: String?, batchSize: Int) throws {
+    /// `textEncoder` is called once if some line is text. Shared with `srppo image attach`, which
+    /// scores with an attached weight image.
+    static func score(with model: LlamaModel, input: String?, output: String?, batchSize: Int,
+                      textEncoder: () throws -> RecordEncoder? = { nil }) throws {
         let lines = try CLI.orExit { try JSONLines.read(input) }
+        let encoder = try CLI.orExit { try lines.contains(where: ScoreInput.isText) ? textEncoder() : nil }
         var requests: [ScoringRequest] = []
         for line in lines {
-            let pair = try CLI.orExit { try ScoreInput.parse(line) }
+            let pair = try CLI.orExit { try ScoreInput.parse(line, encoder: encoder) }
             requests.append(ScoringRequest(prompt: pair.promptIDs, response: pair.responseIDs))
         }
         let out = try CLI.orExit { try JSONLines.Writer(path: output) }
@@ -61,21 +86,43 @@ struct ScoreCommand: ParsableCommand {
     }
 }
 
-/// One line of `score` input.
-struct ScoreInput: Decodable {
+/// One line of `score` (and `reward`) input as token ids: given as ids, or encoded from plain text
+/// or chat by a `RecordEncoder` (the rule is `PromptResponseEncoder`'s).
+struct ScoreInput {
     var promptIDs: [Int32]
     var responseIDs: [Int32]
 
-    enum CodingKeys: String, CodingKey {
-        case promptIDs = "prompt_ids", responseIDs = "response_ids"
-    }
-
-    static func parse(_ line: JSONLines.Line) throws -> ScoreInput {
-        let input = try line.decode(ScoreInput.self)
-        guard !input.promptIDs.isEmpty else { throw line.error("\"prompt_ids\" is empty: at least one context token is needed") }
+    static func parse(_ line: JSONLines.Line, encoder: RecordEncoder? = nil) throws -> ScoreInput {
+        let record = try line.decode(DataRecord.self)
+        let input: ScoreInput
+        switch (record.promptIDs, record.responseIDs) {
+        case let (prompt?, response?):
+            input = ScoreInput(promptIDs: prompt, responseIDs: response)
+        case (nil, nil):
+            guard record.prompt != nil || record.messages != nil else {
+                throw line.error("missing field: needs \"prompt_ids\" and \"response_ids\", \"prompt\" and \"response\", or \"messages\"")
+            }
+            guard let encoder else {
+                throw line.error("text input needs the model's tokenizer, and none is available: use prompt_ids/response_ids")
+            }
+            do {
+                input = ScoreInput(promptIDs: try encoder.encodePrompt(record), responseIDs: try encoder.encodeResponse(record))
+            } catch {
+                throw line.error("\(error)")
+            }
+        default:
+            throw line.error("needs both \"prompt_ids\" and \"response_ids\"")
+        }
+        guard !input.promptIDs.isEmpty else { throw line.error("the prompt is empty: at least one context token is needed") }
         if let bad = (input.promptIDs + input.responseIDs).first(where: { $0 < 0 }) {
             throw line.error("token id \(bad) is negative")
         }
         return input
+    }
+
+    /// Whether a line gives text rather than ids (so needs the tokenizer).
+    static func isText(_ line: JSONLines.Line) -> Bool {
+        guard let record = try? line.decode(DataRecord.self) else { return false }
+        return record.promptIDs == nil && record.responseIDs == nil
     }
 }

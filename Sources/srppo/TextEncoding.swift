@@ -1,4 +1,6 @@
 import Foundation
+import ModelFiles
+import Tokenizer
 import Training
 import Transformer
 
@@ -7,18 +9,60 @@ enum TextEncoding {
     /// Files a Hugging Face checkpoint carries besides weights and config.
     static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]
 
-    /// The encoder for text and chat records, or nil when the model has no tokenizer.
-    static func encoder(for loaded: LoadedModel) throws -> RecordEncoder? {
-        nil
+    /// The model's tokenizer, or nil when the model has none (a GGUF without `tokenizer.ggml.*`
+    /// metadata, a folder without tokenizer.json).
+    static func tokenizer(for loaded: LoadedModel) throws -> BPETokenizer? {
+        switch loaded.source {
+        case let .gguf(file):
+            guard file.metadata["tokenizer.ggml.model"] != nil else { return nil }
+            return try BPETokenizer(gguf: file)
+        case let .huggingFace(folder):
+            guard FileManager.default.fileExists(atPath: folder + "/tokenizer.json") else { return nil }
+            return try BPETokenizer(huggingFaceFolder: folder)
+        }
     }
 
-    /// Writes the model's tokenizer files into a checkpoint folder (copied from a Hugging Face source).
+    /// The encoder for text and chat records, or nil when the model has no tokenizer.
+    static func encoder(for loaded: LoadedModel, chatTemplateFile: String? = nil) throws -> RecordEncoder? {
+        guard let tokenizer = try tokenizer(for: loaded) else { return nil }
+        return TokenizerRecordEncoder(encoder: try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile))
+    }
+
+    /// Writes the model's tokenizer files into a checkpoint folder: copied from a Hugging Face
+    /// source, written from the metadata of a GGUF source.
     static func writeTokenizerFiles(for loaded: LoadedModel, to folder: String) throws {
-        guard case let .huggingFace(source) = loaded.source else { return }
+        guard case let .huggingFace(source) = loaded.source else {
+            try tokenizer(for: loaded)?.writeHuggingFaceFiles(to: folder)
+            return
+        }
         for name in tokenizerFiles {
             let from = source + "/" + name
             guard let data = FileManager.default.contents(atPath: from) else { continue }
             try data.write(to: URL(fileURLWithPath: folder + "/" + name), options: .atomic)
         }
+    }
+}
+
+/// Data records to ids by `PromptResponseEncoder`'s rule. A `messages` record without `response`
+/// takes its final assistant message as the response.
+struct TokenizerRecordEncoder: RecordEncoder {
+    let encoder: PromptResponseEncoder
+
+    func encodePrompt(_ record: DataRecord) throws -> [Int32] {
+        if var turns = record.messages {
+            if record.response == nil, turns.last?.role == "assistant" { turns.removeLast() }
+            return try encoder.encodePrompt(messages: turns.map { ChatMessage(role: $0.role, content: $0.content) })
+        }
+        guard let prompt = record.prompt else { throw CLI.Failure(description: "missing field \"prompt\" or \"messages\"") }
+        return encoder.encodePrompt(prompt)
+    }
+
+    func encodeResponse(_ record: DataRecord) throws -> [Int32] {
+        let isChat = record.messages != nil
+        let finalAssistant = record.messages?.last.flatMap { $0.role == "assistant" ? $0.content : nil }
+        guard let text = record.response ?? finalAssistant else {
+            throw CLI.Failure(description: "missing field \"response\" (or a final assistant message in \"messages\")")
+        }
+        return try encoder.encodeResponse(text, chat: isChat)
     }
 }
