@@ -114,31 +114,61 @@ void srppo_rowdot(float *y, int ldy, const float *x, int ldx, const float *w, in
 
 // --- Attention of one query over a cache -----------------------------------------------------------
 
+// scores[j] = scale * sum_i q[i] * kt[i * stride + j] for j < n, n a multiple of W: W positions at a
+// time in registers, the head dimension summed in order.
+#define SCORE_BLOCK(W)                                                                         \
+    for (; j + W <= n; j += W) {                                                               \
+        float acc[W] = {0};                                                                    \
+        for (int i = 0; i < head_dim; i++) {                                                   \
+            const float qi = q[i];                                                             \
+            const float *row = kt + (size_t)i * stride + j;                                    \
+            for (int l = 0; l < W; l++) acc[l] += qi * row[l];                                 \
+        }                                                                                      \
+        for (int l = 0; l < W; l++) scores[j + l] = acc[l] * scale;                            \
+    }
+
+static inline __attribute__((always_inline))
+void attention_scores(float *scores, const float *q, const float *kt, int head_dim, int n, int stride, float scale) {
+    int j = 0;
+    SCORE_BLOCK(64)
+    SCORE_BLOCK(16)
+}
+
+// out[i] = sum_j p[j] * v[j * head_dim + i] for i < head_dim: 64 (then 16, then 1) outputs at a time
+// in registers, positions summed in order.
+#define VALUE_BLOCK(W)                                                                         \
+    for (; i + W <= head_dim; i += W) {                                                        \
+        float acc[W] = {0};                                                                    \
+        for (int j = 0; j < keys; j++) {                                                       \
+            const float pj = p[j];                                                             \
+            const float *vj = v + (size_t)j * head_dim + i;                                    \
+            for (int l = 0; l < W; l++) acc[l] += pj * vj[l];                                  \
+        }                                                                                      \
+        for (int l = 0; l < W; l++) out[i + l] = acc[l];                                       \
+    }
+
+static inline __attribute__((always_inline))
+void attention_values(float *out, const float *p, const float *v, int head_dim, int keys) {
+    int i = 0;
+    VALUE_BLOCK(64)
+    VALUE_BLOCK(16)
+    VALUE_BLOCK(1)
+}
+
 MULTIVERSION
 void srppo_attention_decode(float *out, const float *q, const float *keys_t, const float *values,
                             int heads, int kv_heads, int head_dim, int keys, int key_stride,
                             size_t kv_stride, float scale, float *scores) {
     const int group = heads / kv_heads;
+    // Scores are computed for whole blocks of 16 positions: the cache's key rows are padded to a
+    // multiple of 16 (see the header), and the positions past `keys` are ignored.
+    const int padded = (keys + 15) / 16 * 16;
     for (int h = 0; h < heads; h++) {
-        const float *qh = q + (size_t)h * head_dim;
-        const float *kt = keys_t + (size_t)(h / group) * kv_stride;
-        const float *v = values + (size_t)(h / group) * kv_stride;
-        // scores[j] = q . k_j, accumulated over the head dimension in order, vectorized over j
-        for (int j = 0; j < keys; j++) scores[j] = 0.0f;
-        for (int i = 0; i < head_dim; i++) {
-            const float qi = qh[i];
-            const float *row = kt + (size_t)i * key_stride;
-            for (int j = 0; j < keys; j++) scores[j] += qi * row[j];
-        }
-        for (int j = 0; j < keys; j++) scores[j] *= scale;
+        const size_t g = (size_t)(h / group) * kv_stride;
+        attention_scores(scores, q + (size_t)h * head_dim, keys_t + g, head_dim, padded, key_stride, scale);
         float m = srppo_max(scores, keys);
         float inv = 1.0f / srppo_exp_shift_sum(scores, keys, m);
-        float *o = out + (size_t)h * head_dim;
-        for (int i = 0; i < head_dim; i++) o[i] = 0.0f;
-        for (int j = 0; j < keys; j++) {
-            const float p = scores[j] * inv;
-            const float *vj = v + (size_t)j * head_dim;
-            for (int i = 0; i < head_dim; i++) o[i] += p * vj[i];
-        }
+        for (int j = 0; j < keys; j++) scores[j] *= inv;
+        attention_values(out + (size_t)h * head_dim, scores, values + g, head_dim, keys);
     }
 }

@@ -148,14 +148,22 @@ extension LlamaModel {
                         into: logits, ldy: config.vocabSize, accumulate: false)
     }
 
-    /// y[rows, out] (+)= x[rows, in] · Wᵀ with the output columns split across the workers.
+    /// y[rows, out] (+)= x[rows, in] · Wᵀ. Workers take blocks of output columns as they finish the
+    /// previous one, so a worker that the OS pauses (the machine is shared) does not hold up the step
+    /// with half the work; the results do not depend on the split (see `srppo_rowdot`).
     static func rowProduct(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weights w: UnsafePointer<Float>,
                            outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        Parallel.forRanges(outFeatures, align: 16) { columns in
-            srppo_rowdot(y + columns.lowerBound, Int32(ldy), x, Int32(inFeatures), w + columns.lowerBound * inFeatures,
-                         Int32(inFeatures), Int32(rows), Int32(columns.count), Int32(inFeatures), 1, accumulate ? 1 : 0)
+        let blocks = (outFeatures + rowProductColumns - 1) / rowProductColumns
+        Parallel.forEachTask(blocks) { _, block in
+            let first = block * rowProductColumns, count = min(rowProductColumns, outFeatures - first)
+            srppo_rowdot(y + first, Int32(ldy), x, Int32(inFeatures), w + first * inFeatures,
+                         Int32(inFeatures), Int32(rows), Int32(count), Int32(inFeatures), 1, accumulate ? 1 : 0)
         }
     }
+
+    /// Output columns per task of `rowProduct`: a multiple of the kernel's 3- and 4-column tiles,
+    /// ~200 KB of weights per task at d = 576.
+    static let rowProductColumns = 96
 
     /// x[t, :] = embedding row of tokens[t].
     func embed(_ tokens: UnsafeBufferPointer<Int32>, into x: UnsafeMutablePointer<Float>) {

@@ -76,16 +76,21 @@ public final class TokenSampler {
     public func sample(_ logits: UnsafePointer<Float>, parameters: SamplingParameters,
                        using rng: inout SeededGenerator) -> SampledToken {
         let V = Int32(vocabSize)
-        var rawLogSumExp: Float = 0
-        srppo_logsumexp_rows(&rawLogSumExp, logits, 1, V, V)
-        func chosen(_ token: Int32, logProb: Float) -> SampledToken {
-            SampledToken(token: token, logProb: logProb, rawLogProb: logits[Int(token)] - rawLogSumExp)
+        func rawLogSumExp() -> Float {
+            var value: Float = 0
+            srppo_logsumexp_rows(&value, logits, 1, V, V)
+            return value
         }
         if parameters.isGreedy {
-            return chosen(srppo_argmax(logits, V), logProb: 0)
+            let token = srppo_argmax(logits, V)
+            return SampledToken(token: token, logProb: 0, rawLogProb: logits[Int(token)] - rawLogSumExp())
         }
         let z = scaled.pointer
         let logSumExp = srppo_scale_logsumexp(z, logits, V, Float(1 / parameters.temperature))
+        let raw = parameters.temperature == 1 ? logSumExp : rawLogSumExp()
+        func chosen(_ token: Int32, logProb: Float) -> SampledToken {
+            SampledToken(token: token, logProb: logProb, rawLogProb: logits[Int(token)] - raw)
+        }
         let u = Double(rng.next() >> 11) * 0x1p-53
         guard parameters.truncates else {
             let token = srppo_sample_softmax(z, V, logSumExp, u, probabilities.pointer)

@@ -24,7 +24,9 @@ void srppo_rowdot(float *y, int ldy, const float *x, int ldx, const float *w, in
 //   out[h, :] = sum_j softmax_j(scale * q[h, :] . K_g[:, j]) V_g[j, :]   over j < keys.
 // q, out: [heads, head_dim]. Keys are stored transposed so scores vectorize over positions:
 // K_g = keys_t + g * kv_stride, [head_dim, key_stride]; V_g = values + g * kv_stride, [keys, head_dim].
-// scores: scratch of at least `keys` floats.
+// key_stride must be a multiple of 16 and each key row readable up to keys rounded up to 16 (the
+// extra positions are read and ignored). scores: scratch of keys rounded up to 16 floats.
+// Each output is summed in a fixed order that depends only on this query and its cache.
 void srppo_attention_decode(float *out, const float *q, const float *keys_t, const float *values,
                             int heads, int kv_heads, int head_dim, int keys, int key_stride,
                             size_t kv_stride, float scale, float *scores);
