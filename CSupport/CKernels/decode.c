@@ -4,7 +4,7 @@
 
 #include <immintrin.h>
 
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "multiversion.h"
 #define AVX512 __attribute__((target("avx512f")))
 
 // --- Row-invariant matrix product ----------------------------------------------------------------

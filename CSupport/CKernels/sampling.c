@@ -2,7 +2,7 @@
 #include "srppo_sampling.h"
 #include "vector_math.h"
 
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "multiversion.h"
 
 MULTIVERSION
 float srppo_scale_logsumexp(float *z, const float *x, int n, float scale) {
