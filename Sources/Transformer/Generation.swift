@@ -162,22 +162,34 @@ public final class Generator {
     }
 
     private func validate(_ requests: [GenerationRequest]) throws {
-        let c = model.config
         for (i, r) in requests.enumerated() {
-            guard !r.prompt.isEmpty else { throw GenerationError.badRequest(request: i, problem: "empty prompt: at least one token is needed") }
-            if let (position, bad) = r.prompt.enumerated().first(where: { $0.element < 0 || Int($0.element) >= c.vocabSize }) {
-                throw GenerationError.badRequest(request: i, problem: "prompt token \(position) (\(bad)) is outside the vocabulary (0..<\(c.vocabSize))")
+            do { try r.validate(for: model.config) } catch let problem as GenerationRequest.Problem {
+                throw GenerationError.badRequest(request: i, problem: problem.description)
             }
-            do { try r.sampling.validate() } catch let error as GenerationError {
-                throw GenerationError.badRequest(request: i, problem: error.description)
-            }
-            guard r.maxNewTokens >= 0 else { throw GenerationError.badRequest(request: i, problem: "max_new_tokens is negative (\(r.maxNewTokens))") }
-            guard r.prompt.count + r.maxNewTokens <= c.maxPositions else {
-                throw GenerationError.badRequest(request: i, problem: "prompt of \(r.prompt.count) tokens + \(r.maxNewTokens) new tokens exceeds the model's context of \(c.maxPositions)")
-            }
-            if let bad = (r.endTokens ?? []).union(r.stopSequences.joined()).first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
-                throw GenerationError.badRequest(request: i, problem: "stop token id \(bad) is outside the vocabulary (0..<\(c.vocabSize))")
-            }
+        }
+    }
+}
+
+extension GenerationRequest {
+    /// What is wrong with a request, in words (callers add where it came from).
+    public struct Problem: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Checks the request against a model: prompt tokens, context length, sampling parameters.
+    public func validate(for c: LlamaConfig) throws {
+        func fail(_ problem: String) -> Problem { Problem(description: problem) }
+        guard !prompt.isEmpty else { throw fail("empty prompt: at least one token is needed") }
+        if let (position, bad) = prompt.enumerated().first(where: { $0.element < 0 || Int($0.element) >= c.vocabSize }) {
+            throw fail("prompt token \(position) (\(bad)) is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        do { try sampling.validate() } catch let error as GenerationError { throw fail(error.description) }
+        guard maxNewTokens >= 0 else { throw fail("max_new_tokens is negative (\(maxNewTokens))") }
+        guard prompt.count + maxNewTokens <= c.maxPositions else {
+            throw fail("prompt of \(prompt.count) tokens + \(maxNewTokens) new tokens exceeds the model's context of \(c.maxPositions)")
+        }
+        if let bad = (endTokens ?? []).union(stopSequences.joined()).first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
+            throw fail("stop token id \(bad) is outside the vocabulary (0..<\(c.vocabSize))")
         }
     }
 }

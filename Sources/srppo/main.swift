@@ -8,6 +8,7 @@ struct SRPPO: ParsableCommand {
         abstract: "Self-Rewarding PPO for language models: SFT, coherent-reward PPO, scoring and serving.",
         subcommands: [
             ScoreCommand.self,
+            GenerateCommand.self,
             RewardCommand.self,
             SFTCommand.self,
             EvalCommand.self,
