@@ -9,3 +9,11 @@ struct BenchCommand: ParsableCommand {
         subcommands: [BenchAttachCommand.self, BenchGenerateCommand.self]
     )
 }
+
+extension Array where Element == Double {
+    /// The middle value (the mean of the two middle ones for an even count) of a non-empty array.
+    var median: Double {
+        let sorted = self.sorted(), middle = count / 2
+        return count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+}

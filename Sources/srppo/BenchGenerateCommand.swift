@@ -84,7 +84,7 @@ struct BenchGenerateCommand: ParsableCommand {
                 totals.append(try CLI.orExit { try time(full) })
                 prefills.append(try CLI.orExit { try time(first) })
             }
-            let total = median(totals), prefill = median(prefills)
+            let total = totals.median, prefill = prefills.median
             let decodeSeconds = total - prefill
             let decodeRate = Double(batch * (newTokens - 1)) / decodeSeconds
             decodeRates[batch] = decodeRate
@@ -97,10 +97,5 @@ struct BenchGenerateCommand: ParsableCommand {
         if let one = decodeRates[1], let largest = parsedBatchSizes.max(), largest > 1, let rate = decodeRates[largest] {
             try out.write(["comparison": "decode tokens/s, batch \(largest) over batch 1", "ratio": rate / one])
         }
-    }
-
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }
