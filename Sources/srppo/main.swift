@@ -9,6 +9,7 @@ struct SRPPO: ParsableCommand {
         subcommands: [
             ScoreCommand.self,
             TokenizeCommand.self,
+            GenerateCommand.self,
             RewardCommand.self,
             SFTCommand.self,
             EvalCommand.self,

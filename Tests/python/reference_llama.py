@@ -54,6 +54,11 @@ class GGUFLlama:
 
     def log_probs(self, tokens, first_scored):
         """log p(tokens[i] | tokens[:i]) for i in first_scored..len(tokens)-1."""
+        rows = self.next_token_log_probs(tokens, first_scored)
+        return rows[np.arange(len(rows)), np.asarray(tokens)[first_scored:]]
+
+    def next_token_log_probs(self, tokens, first_scored):
+        """log p(· | tokens[:i]) over the vocabulary, one row for each i in first_scored..len(tokens)-1."""
         W = self.w
         T = len(tokens)
         x = W["token_embd.weight"][np.asarray(tokens)]
@@ -83,6 +88,4 @@ class GGUFLlama:
         hidden = self._rms(x[rows], W["output_norm.weight"])
         logits = hidden @ self.head.T
         m = logits.max(axis=1, keepdims=True)
-        lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
-        targets = np.asarray(tokens)[first_scored:]
-        return logits[np.arange(len(rows)), targets] - lse
+        return logits - (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))

@@ -1,0 +1,55 @@
+import Foundation
+import Tensor
+import Training
+import Transformer
+import XCTest
+
+final class KVCacheSamplerTests: XCTestCase {
+    /// After SFT on the reversal task, PPO's sampler reproduces the learned behaviour: near-greedy
+    /// samples of held-out prompts are the reversed prompt body followed by EOS.
+    func testSamplesOfATrainedModelFollowTheTask() throws {
+        let directory = NSTemporaryDirectory() + "kv-sampler-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var c = SFTConfig()
+        c.epochs = 12
+        c.batchSize = 8
+        c.learningRate = 3e-3
+        c.warmupRatio = 0.1
+        c.evalEvery = 1000
+        c.checkpointEvery = 1000
+        let trainer = try SFTTrainer(model: SFTTests.model(), examples: SFTTests.examples(200, seed: 3), config: c,
+                                     run: RunFolder(path: directory))
+        try trainer.run()
+        let heldOut = trainer.heldOut
+        let sampled = try KVCacheSampler(maxBatch: 8).sample(trainer.model, prompts: heldOut.map(\.prompt),
+                                                             seeds: heldOut.indices.map(UInt64.init), maxNewTokens: 10,
+                                                             temperature: 0.05, topP: 1)
+        for (e, s) in zip(heldOut, sampled).prefix(4) { print("DEBUG", e.prompt, e.response, s.tokens, s.endedWithEOS) }
+        print("DEBUG loss", try trainer.evaluate())
+        let correct = zip(heldOut, sampled).filter { $0.response == $1.tokens && $1.endedWithEOS }.count
+        XCTAssertGreaterThanOrEqual(correct, heldOut.count * 3 / 4, "\(correct) of \(heldOut.count) reversed exactly")
+    }
+
+    /// The sampler is the generator: same seeds, same responses, alone or together; a response ends
+    /// with EOS exactly when it says so.
+    func testSamplerMatchesTheGeneratorAndFlagsEOS() throws {
+        let model = SFTTests.model(seed: 4)
+        let prompts: [[Int32]] = (0..<10).map { i in
+            let body: [Int32] = (0..<(2 + i % 5)).map { j in Int32(3 + (j * 7 + i) % 37) }
+            return [1] + body
+        }
+        let seeds = prompts.indices.map { UInt64(50 + $0) }
+        let together = try KVCacheSampler(maxBatch: 4).sample(model, prompts: prompts, seeds: seeds, maxNewTokens: 12,
+                                                              temperature: 1, topP: 0.9)
+        for i in prompts.indices {
+            let alone = try KVCacheSampler(maxBatch: 1).sample(model, prompts: [prompts[i]], seeds: [seeds[i]], maxNewTokens: 12,
+                                                               temperature: 1, topP: 0.9)[0]
+            XCTAssertEqual(alone, together[i])
+            let request = GenerationRequest(prompt: prompts[i], maxNewTokens: 12, sampling: SamplingParameters(topP: 0.9), seed: seeds[i])
+            let direct = try Generator(model: model).generate([request])[0]
+            XCTAssertEqual(direct.tokens, together[i].tokens)
+            XCTAssertEqual(together[i].endedWithEOS, together[i].tokens.last == 2)
+            XCTAssertEqual(together[i].endedWithEOS, direct.finishReason == FinishReason.eos)
+        }
+    }
+}
