@@ -9,9 +9,11 @@ let package = Package(
     name: "SRPPO",
     products: [
         .executable(name: "srppo", targets: ["srppo"]),
+        .executable(name: "srppod", targets: ["srppod"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // MARK: C shims (CSupport/)
@@ -22,6 +24,7 @@ let package = Package(
         .target(name: "CHugetlbfs", path: "CSupport/CHugetlbfs", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "COpenSSLCrypto", path: "CSupport/COpenSSLCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .target(name: "CSystemd", path: "CSupport/CSystemd", linkerSettings: [.linkedLibrary("systemd")]),
 
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
@@ -31,10 +34,24 @@ let package = Package(
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
-        .target(name: "Client", dependencies: ["Reward", "Transformer", "WeightImage"]),
+        .target(name: "WireProtocol", dependencies: ["Reward", "Transformer"]),
+        .target(name: "Daemon", dependencies: [
+            "CSystemd", "CLinux", "Reward", "Transformer", "WeightImage", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        .target(name: "Client", dependencies: [
+            "Reward", "Transformer", "WeightImage", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .executableTarget(name: "srppo", dependencies: [
             "Tensor", "ModelFiles", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client",
+            "WireProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "srppod", dependencies: [
+            "Daemon", "Tensor", "WeightImage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: Tests
@@ -44,6 +61,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Transformer", "WeightImage", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
 )
