@@ -39,7 +39,7 @@ let package = Package(
             "CSystemd", "CLinux", "Reward", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds
         .target(name: "Client", dependencies: [
             "Reward", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

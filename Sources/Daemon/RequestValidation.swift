@@ -100,6 +100,8 @@ struct RequestValidator {
         } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
             let field = path(context.codingPath)
             throw ErrorResponse(.badRequest, "field \"\(field)\": \(context.debugDescription)", field: field)
+        } catch DecodingError.dataCorrupted {
+            throw ErrorResponse(.badJSON, "the body is not valid JSON")
         } catch {
             throw ErrorResponse(.badJSON, "the body is not valid JSON")
         }

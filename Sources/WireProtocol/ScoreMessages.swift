@@ -55,6 +55,27 @@ public struct ScoreItem: Codable, Equatable, Sendable {
         self.promptIDs = promptIDs
         self.responseIDs = responseIDs
     }
+
+    /// Token ids are read as JSON numbers and must be integers: a fraction or a number beyond 64-bit
+    /// is a decoding error naming the field (Foundation would otherwise call the whole body invalid JSON).
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func tokenIDs(_ key: CodingKeys) throws -> [Int]? {
+            guard let numbers = try container.decodeIfPresent([Double].self, forKey: key) else { return nil }
+            return try numbers.enumerated().map { index, number in
+                guard let id = Int(exactly: number) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container,
+                                                           debugDescription: "element \(index): \(number) is not an integer token id")
+                }
+                return id
+            }
+        }
+        promptIDs = try tokenIDs(.promptIDs)
+        responseIDs = try tokenIDs(.responseIDs)
+        prompt = try container.decodeIfPresent(String.self, forKey: .prompt)
+        response = try container.decodeIfPresent(String.self, forKey: .response)
+        messages = try container.decodeIfPresent([ChatMessage].self, forKey: .messages)
+    }
 }
 
 /// One chat turn (reserved for text requests).

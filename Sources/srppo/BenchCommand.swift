@@ -6,6 +6,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure throughput (tokens/s, GFLOP/s) on this machine.",
-        subcommands: [BenchAttachCommand.self]
+        subcommands: [BenchAttachCommand.self, BenchDaemonCommand.self]
     )
 }
