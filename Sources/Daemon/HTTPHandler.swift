@@ -133,7 +133,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func notReady() -> ErrorResponse {
         service.state == .stopping
             ? ErrorResponse(.shuttingDown, "the daemon is stopping")
-            : ErrorResponse(.notReady, "the models are still loading", retryAfterS: 5)
+            : ErrorResponse(.notReady, "the models are still loading", retryAfterS: 1)
     }
 
     // MARK: Scoring
