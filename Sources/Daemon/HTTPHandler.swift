@@ -22,6 +22,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var body = ByteBuffer()
     /// An answer was sent before the request was read completely: ignore the rest, then close.
     private var discarding = false
+    /// The last answer said "Connection: close": errors from what follows are not answered again.
+    private var closing = false
     private var pending: (computation: RequestLedger.Computation, waiter: Int, started: DispatchTime)?
     private var context: ChannelHandlerContext?
 
@@ -72,6 +74,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Closing, or closed (a request cut off by the peer or by the read timeout): nobody to answer.
+        guard !closing, context.channel.isActive else { return }
         // With an answer pending, a 400 now would overtake it: just close.
         if error is HTTPParserError, pending == nil {
             respond(ErrorResponse(.badHTTP, "malformed HTTP/1.1 request: \(error)"), endpoint: "other", close: true)
@@ -271,6 +275,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let sent = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         context.triggerUserOutboundEvent(ExchangeEvent.responseSent, promise: nil)
         if !keepAlive {
+            closing = true
             sent.whenComplete { _ in context.close(promise: nil) }
         }
     }
