@@ -10,9 +10,11 @@ let package = Package(
     products: [
         .executable(name: "srppo", targets: ["srppo"]),
         .executable(name: "srppo-fuzz", targets: ["srppo-fuzz"]),
+        .executable(name: "srppod", targets: ["srppod"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // MARK: C shims (CSupport/)
@@ -24,6 +26,7 @@ let package = Package(
         .target(name: "CHugetlbfs", path: "CSupport/CHugetlbfs", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "COpenSSLCrypto", path: "CSupport/COpenSSLCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .target(name: "CSystemd", path: "CSupport/CSystemd", linkerSettings: [.linkedLibrary("systemd")]),
 
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
@@ -35,10 +38,24 @@ let package = Package(
         .target(name: "Evaluation"),
         .target(name: "Report"),
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
-        .target(name: "Client", dependencies: ["Reward", "Transformer", "WeightImage"]),
+        .target(name: "WireProtocol", dependencies: ["Reward", "Transformer"]),
+        .target(name: "Daemon", dependencies: [
+            "CSystemd", "CLinux", "Reward", "Transformer", "WeightImage", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds
+        .target(name: "Client", dependencies: [
+            "Reward", "Transformer", "WeightImage", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .executableTarget(name: "srppo", dependencies: [
             "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
+            "WireProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "srppod", dependencies: [
+            "Daemon", "Tensor", "WeightImage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "srppo-fuzz", dependencies: ["CFuzz", "CLinux", "ModelFiles", "Transformer", "Training", "WeightImage"]),
@@ -52,7 +69,8 @@ let package = Package(
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
+            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
+            "WireProtocol",
     ],
     swiftLanguageModes: [.v5]
 )

@@ -89,6 +89,8 @@ int srppo_accept_cloexec(int socket) { return accept4(socket, NULL, NULL, SOCK_C
 
 int srppo_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
+int srppo_dup_cloexec(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
 int srppo_peer_credentials(int socket, pid_t *pid, uid_t *uid, gid_t *gid) {
     struct ucred credentials;
     socklen_t length = sizeof credentials;

@@ -28,30 +28,13 @@ public final class EmbeddedScorer: RewardScorer {
     public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {
         var results: [RewardScores] = []
         results.reserveCapacity(requests.count)
-        for chunk in Self.chunks(requests, tokenBudget: tokenBudget) {
+        for chunk in consecutiveChunks(requests, maxTokens: tokenBudget) {
             let scoring = chunk.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
             let ptScores = try pt.logProbs(scoring)
             let sftScores = pt === sft ? ptScores : try sft.logProbs(scoring)
             for (p, s) in zip(ptScores, sftScores) { results.append(RewardScores(pt: p, sft: s)) }
         }
         return results
-    }
-
-    /// Consecutive groups of requests of at most `tokenBudget` tokens (a longer request alone).
-    static func chunks(_ requests: [RewardRequest], tokenBudget: Int) -> [ArraySlice<RewardRequest>] {
-        var chunks: [ArraySlice<RewardRequest>] = []
-        var start = 0, tokens = 0
-        for (i, r) in requests.enumerated() {
-            let n = r.prompt.count + r.response.count
-            if i > start && tokens + n > tokenBudget {
-                chunks.append(requests[start..<i])
-                start = i
-                tokens = 0
-            }
-            tokens += n
-        }
-        if start < requests.count { chunks.append(requests[start...]) }
-        return chunks
     }
 }
 

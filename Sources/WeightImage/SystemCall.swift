@@ -17,9 +17,9 @@ public struct SystemCallError: Error, CustomStringConvertible, Equatable {
 
 /// The one wrapper around system calls: retries when interrupted by a signal (EINTR) and turns the
 /// -1/errno convention into a thrown `SystemCallError`.
-enum SystemCall {
+public enum SystemCall {
     @discardableResult
-    static func retrying<T: BinaryInteger>(_ call: @autoclosure () -> String, _ body: () -> T) throws -> T {
+    public static func retrying<T: BinaryInteger>(_ call: @autoclosure () -> String, _ body: () -> T) throws -> T {
         while true {
             let result = body()
             if result >= 0 { return result }
@@ -30,7 +30,7 @@ enum SystemCall {
     }
 
     /// close(2) is never retried: on Linux the descriptor is gone even when it reports EINTR.
-    static func close(_ fd: Int32) {
+    public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
 }

@@ -11,6 +11,12 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
     public let uid: UInt32
     public let gid: UInt32
 
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+
     public var description: String { "pid \(pid) uid \(uid) gid \(gid)" }
 }
 

@@ -45,6 +45,8 @@ ssize_t srppo_recv_with_fds(int socket, void *bytes, size_t capacity, int *fds, 
 // accept4(socket, NULL, NULL, SOCK_CLOEXEC) and pipe2(fds, O_CLOEXEC): GNU extensions.
 int srppo_accept_cloexec(int socket);
 int srppo_pipe_cloexec(int fds[2]);
+// fcntl(fd, F_DUPFD_CLOEXEC, 0): a second descriptor of the same open file.
+int srppo_dup_cloexec(int fd);
 
 // getsockopt(SO_PEERCRED): the process at the other end of a connected Unix socket (as of connect).
 int srppo_peer_credentials(int socket, pid_t *pid, uid_t *uid, gid_t *gid);

@@ -1,0 +1,105 @@
+import NIOCore
+
+/// Something the scheduler can put in a batch: which client it belongs to, how many tokens it costs,
+/// and a group it can only share a forward pass with (the model pair it must be scored with).
+protocol Schedulable {
+    var client: String { get }
+    var tokens: Int { get }
+    var group: ObjectIdentifier { get }
+}
+
+/// Waiting work of all clients: one FIFO per client, and batches formed round-robin across clients so
+/// that a client with a long queue cannot starve one that just arrived. Each client keeps its order.
+struct FairQueue<Item: Schedulable> {
+    private var queues: [String: CircularBuffer<Item>] = [:]
+    /// Clients with waiting items, in the order they take turns.
+    private var ring: [String] = []
+    /// The client whose turn is next.
+    private var cursor = 0
+    private(set) var count = 0
+    private(set) var tokens = 0
+
+    var isEmpty: Bool { count == 0 }
+    var clients: Int { ring.count }
+
+    mutating func append(_ item: Item) {
+        if queues[item.client] == nil {
+            queues[item.client] = CircularBuffer()
+            // A newcomer takes its turn right before the client whose turn is next.
+            ring.insert(item.client, at: cursor)
+        }
+        queues[item.client]!.append(item)
+        count += 1
+        tokens += item.tokens
+    }
+
+    /// Removes every waiting item matching `predicate` (a cancelled or expired request); returns them.
+    @discardableResult
+    mutating func remove(where predicate: (Item) -> Bool) -> [Item] {
+        var removed: [Item] = []
+        for client in ring {
+            guard var queue = queues[client], queue.contains(where: predicate) else { continue }
+            removed += queue.filter(predicate)
+            queue.removeAll(where: predicate)
+            queues[client] = queue
+        }
+        for item in removed {
+            count -= 1
+            tokens -= item.tokens
+        }
+        dropEmptyClients()
+        return removed
+    }
+
+    /// The next batch: clients take turns, one item per turn, while the items fit `tokenBudget` and
+    /// belong to the group of the batch's first item. A client whose next item does not fit (or is of
+    /// another group) sits the batch out, keeping its order. An item larger than the budget forms a
+    /// batch of its own. Empty only when the queue is.
+    mutating func nextBatch(tokenBudget: Int) -> [Item] {
+        var batch: [Item] = []
+        var used = 0
+        var group: ObjectIdentifier?
+        var skippedInARow = 0
+        while !ring.isEmpty, skippedInARow < ring.count, used < tokenBudget {
+            cursor %= ring.count
+            let client = ring[cursor]
+            let head = queues[client]!.first!
+            let fits = batch.isEmpty || (used + head.tokens <= tokenBudget && head.group == group)
+            guard fits else {
+                cursor += 1
+                skippedInARow += 1
+                continue
+            }
+            _ = queues[client]!.removeFirst()
+            batch.append(head)
+            used += head.tokens
+            group = head.group
+            count -= 1
+            tokens -= head.tokens
+            skippedInARow = 0
+            if queues[client]!.isEmpty {
+                queues[client] = nil
+                ring.remove(at: cursor)
+            } else {
+                cursor += 1
+            }
+        }
+        if !ring.isEmpty { cursor %= ring.count } else { cursor = 0 }
+        return batch
+    }
+
+    private mutating func dropEmptyClients() {
+        var index = 0
+        while index < ring.count {
+            let client = ring[index]
+            if queues[client]!.isEmpty {
+                queues[client] = nil
+                ring.remove(at: index)
+                if index < cursor { cursor -= 1 }
+            } else {
+                index += 1
+            }
+        }
+        if ring.isEmpty { cursor = 0 } else { cursor %= ring.count }
+    }
+}

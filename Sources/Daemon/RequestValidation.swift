@@ -1,0 +1,147 @@
+import Foundation
+import Transformer
+import WireProtocol
+
+/// A score request that passed every check: items as the engine takes them.
+struct ValidatedScore {
+    var id: String?
+    var client: String?
+    var deadlineMs: Int?
+    var items: [ScoringRequest]
+    var truncated: [Bool]
+    var tokens: Int
+}
+
+/// Turns a request body into a `ValidatedScore` or the typed error naming what is wrong and where.
+struct RequestValidator {
+    let limits: Limits
+    let vocabSize: Int
+    let eosTokenIDs: Set<Int32>
+
+    func validateScore(_ body: Data) throws -> ValidatedScore {
+        let request: ScoreRequest = try Self.decode(body, maxDepth: limits.maxJSONDepth)
+        if let id = request.id, let problem = WireProtocol.nameProblem(id) {
+            throw ErrorResponse(.badRequest, "\"id\" \(problem)", field: "id")
+        }
+        if let client = request.client, let problem = WireProtocol.nameProblem(client) {
+            throw ErrorResponse(.badRequest, "\"client\" \(problem)", field: "client")
+        }
+        if let deadline = request.deadlineMs, !(1...limits.maxDeadlineMs).contains(deadline) {
+            throw ErrorResponse(.badRequest, "\"deadline_ms\" must be 1 to \(limits.maxDeadlineMs), got \(deadline)", field: "deadline_ms")
+        }
+        guard !request.items.isEmpty else { throw ErrorResponse(.noItems, "\"items\" is empty: nothing to score", field: "items") }
+        guard request.items.count <= limits.maxItems else {
+            throw ErrorResponse(.tooManyItems, "\(request.items.count) items, at most \(limits.maxItems) per request: split it",
+                                field: "items")
+        }
+        var items: [ScoringRequest] = []
+        var truncated: [Bool] = []
+        var tokens = 0
+        for (index, item) in request.items.enumerated() {
+            let (scoring, isTruncated) = try validate(item, at: "items.\(index)")
+            tokens += scoring.tokens.count
+            guard tokens <= limits.maxRequestTokens else {
+                throw ErrorResponse(.tooManyTokens, "the items hold more than \(limits.maxRequestTokens) tokens (limit per request): split it",
+                                    field: "items.\(index)")
+            }
+            items.append(scoring)
+            truncated.append(isTruncated)
+        }
+        return ValidatedScore(id: request.id, client: request.client, deadlineMs: request.deadlineMs, items: items,
+                              truncated: truncated, tokens: tokens)
+    }
+
+    private func validate(_ item: ScoreItem, at path: String) throws -> (ScoringRequest, truncated: Bool) {
+        if item.prompt != nil || item.response != nil || item.messages != nil {
+            throw ErrorResponse(.textUnsupported, "\(path): text and chat items need a tokenizer, which this daemon does not have yet; send \"prompt_ids\" and \"response_ids\"",
+                                field: path)
+        }
+        guard let promptIDs = item.promptIDs else {
+            throw ErrorResponse(.badRequest, "\(path): missing field \"prompt_ids\"", field: "\(path).prompt_ids")
+        }
+        guard let responseIDs = item.responseIDs else {
+            throw ErrorResponse(.badRequest, "\(path): missing field \"response_ids\"", field: "\(path).response_ids")
+        }
+        guard !promptIDs.isEmpty else {
+            throw ErrorResponse(.emptyPrompt, "\(path).prompt_ids is empty: at least one context token is needed", field: "\(path).prompt_ids")
+        }
+        for (name, ids) in [("prompt_ids", promptIDs), ("response_ids", responseIDs)] {
+            if let position = ids.firstIndex(where: { $0 < 0 || $0 >= vocabSize }) {
+                throw ErrorResponse(.invalidToken, "\(path).\(name)[\(position)]: token id \(ids[position]) is outside the vocabulary (0..<\(vocabSize))",
+                                    field: "\(path).\(name).\(position)")
+            }
+        }
+        let length = promptIDs.count + responseIDs.count
+        guard length <= limits.maxSequenceTokens else {
+            throw ErrorResponse(.tooLong, "\(path): \(length) tokens, more than the model's context of \(limits.maxSequenceTokens)", field: path)
+        }
+        let response = responseIDs.map(Int32.init)
+        let scoring = ScoringRequest(prompt: promptIDs.map(Int32.init), response: response)
+        return (scoring, response.last.map { !eosTokenIDs.contains($0) } ?? true)
+    }
+
+    /// Decodes a JSON body after checking its nesting, with errors that name the field.
+    static func decode<T: Decodable>(_ body: Data, maxDepth: Int) throws -> T {
+        guard !body.isEmpty else { throw ErrorResponse(.badJSON, "the body is empty; expected a JSON object") }
+        if let depth = nestingBeyond(maxDepth, in: body) {
+            throw ErrorResponse(.tooDeep, "JSON nested \(depth) levels deep; at most \(maxDepth) allowed")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: body)
+        } catch let DecodingError.keyNotFound(key, context) {
+            let field = path(context.codingPath + [key])
+            throw ErrorResponse(.badRequest, "missing field \"\(field)\"", field: field)
+        } catch let DecodingError.typeMismatch(type, context) {
+            let field = path(context.codingPath)
+            throw ErrorResponse(.badRequest, "field \"\(field)\": expected \(describe(type))", field: field.isEmpty ? nil : field)
+        } catch let DecodingError.valueNotFound(type, context) {
+            let field = path(context.codingPath)
+            throw ErrorResponse(.badRequest, "field \"\(field)\": null where \(describe(type)) is expected", field: field)
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            let field = path(context.codingPath)
+            throw ErrorResponse(.badRequest, "field \"\(field)\": \(context.debugDescription)", field: field)
+        } catch DecodingError.dataCorrupted {
+            throw ErrorResponse(.badJSON, "the body is not valid JSON")
+        } catch {
+            throw ErrorResponse(.badJSON, "the body is not valid JSON")
+        }
+    }
+
+    /// The depth reached when it exceeds `limit` (nil within it). Counts `[` and `{` outside strings.
+    static func nestingBeyond(_ limit: Int, in body: Data) -> Int? {
+        var depth = 0, inString = false, escaped = false
+        for byte in body {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return depth }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return nil
+    }
+
+    private static func path(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int32.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array") { return "an array" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "a \(name)"
+        }
+    }
+}

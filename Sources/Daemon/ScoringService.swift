@@ -1,0 +1,110 @@
+import Foundation
+import WeightImage
+import WireProtocol
+
+/// Settings of a daemon (srppod's command line).
+public struct DaemonConfiguration: Sendable {
+    public var ptPath: String
+    public var sftPath: String
+    /// Sockets to bind when systemd does not pass them (`http`, `images`).
+    public var socketPath: String?
+    public var imageSocketPath: String?
+    /// Mode and group of socket files the daemon binds itself (systemd's SocketMode=/SocketGroup= otherwise).
+    public var socketMode: UInt32 = 0o660
+    public var socketGroup: UInt32?
+    /// A TCP listener (loopback unless another host is given); none unless configured.
+    public var tcpHost = "127.0.0.1"
+    public var tcpPort: Int?
+    /// When either is non-empty, only peers with one of these uids or gids (or the daemon's own uid) may
+    /// score or attach images; others get 403 `permission_denied`. TCP peers have no credentials and are
+    /// then refused too.
+    public var allowedUIDs: Set<UInt32> = []
+    public var allowedGIDs: Set<UInt32> = []
+    public var hugePages: HugePagePolicy = .try
+    /// `maxSequenceTokens` is replaced by the models' context once loaded.
+    public var limits = Limits(maxBodyBytes: 8 << 20, maxItems: 512, maxRequestTokens: 131_072, maxSequenceTokens: 0,
+                               maxJSONDepth: 8, batchTokens: 2048, maxQueueTokens: 262_144, defaultDeadlineMs: 300_000,
+                               maxDeadlineMs: 3_600_000)
+    /// Seconds a request may take to arrive completely, and a connection may sit idle.
+    public var requestReadTimeout = 10.0
+    public var idleTimeout = 120.0
+    public var maxConnections = 512
+    /// Answers kept for repeated request ids.
+    public var idempotencyCapacity = 10_000
+    /// Seconds queued work may take to finish when stopping.
+    public var stopGracePeriod = 30.0
+
+    public init(ptPath: String, sftPath: String) {
+        self.ptPath = ptPath
+        self.sftPath = sftPath
+    }
+
+    public var anyAllowList: Bool { !allowedUIDs.isEmpty || !allowedGIDs.isEmpty }
+}
+
+/// The state HTTP connections share: models, scheduler, idempotency ledger, metrics, log.
+final class ScoringService: @unchecked Sendable {
+    enum State: String {
+        case loading, serving, reloading, stopping
+    }
+
+    let configuration: DaemonConfiguration
+    let log: DaemonLog
+    let metrics: Metrics
+    let scheduler: Scheduler
+    let ledger: RequestLedger
+    private let startTime = DispatchTime.now()
+    private let lock = NSLock()
+    private var currentState = State.loading
+    private var currentPair: ModelPair?
+
+    init(configuration: DaemonConfiguration, log: DaemonLog, metrics: Metrics) {
+        self.configuration = configuration
+        self.log = log
+        self.metrics = metrics
+        scheduler = Scheduler(batchTokens: configuration.limits.batchTokens, maxQueueTokens: configuration.limits.maxQueueTokens,
+                              metrics: metrics, log: log)
+        ledger = RequestLedger(capacity: configuration.idempotencyCapacity)
+    }
+
+    var state: State {
+        get { lock.withLock { currentState } }
+        set { lock.withLock { currentState = newValue } }
+    }
+
+    /// The models new requests get (nil while loading).
+    var pair: ModelPair? { lock.withLock { currentPair } }
+
+    /// Makes `pair` the one new requests get; requests admitted before keep theirs.
+    func install(_ pair: ModelPair) {
+        lock.withLock { currentPair = pair }
+    }
+
+    var uptime: Double { Double(DispatchTime.now().uptimeNanoseconds - startTime.uptimeNanoseconds) / 1e9 }
+
+    func limits(for pair: ModelPair) -> Limits {
+        var limits = configuration.limits
+        limits.maxSequenceTokens = pair.maxPositions
+        return limits
+    }
+
+    /// Whether a peer may use the daemon (nil: a TCP peer, whose credentials are unknown).
+    func isAllowed(_ peer: PeerCredentials?) -> Bool {
+        guard configuration.anyAllowList else { return true }
+        guard let peer else { return false }
+        return peer.uid == getuid() || configuration.allowedUIDs.contains(peer.uid) || configuration.allowedGIDs.contains(peer.gid)
+    }
+
+    func readiness() -> ReadyResponse {
+        let (state, pair) = lock.withLock { (currentState, currentPair) }
+        let queue = scheduler.queueState
+        let ready = pair != nil && (state == .serving || state == .reloading)
+        return ReadyResponse(ready: ready, state: state.rawValue, models: pair?.identity, queueItems: queue.items, queueTokens: queue.tokens)
+    }
+
+    func metricsText() -> String {
+        let queue = scheduler.queueState
+        return metrics.render(queueItems: queue.items, queueTokens: queue.tokens, queueClients: queue.clients,
+                              models: pair?.identity, uptime: uptime)
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Reward
+
+/// `POST /v1/score`: score responses under the frozen PT and SFT models.
+public struct ScoreRequest: Codable, Equatable, Sendable {
+    /// Idempotency key chosen by the client (see `WireProtocol.nameProblem` for the characters).
+    /// Within one daemon lifetime, a request repeated with the same client and id is answered with the
+    /// first answer (marked `"replayed": true`) instead of being computed again; while the first is
+    /// still being computed, the repeat waits for it. Reusing an id for different items is an error
+    /// (`id_conflict`). Optional: without it every request is computed.
+    public var id: String?
+    /// Who is asking: the scheduler shares the daemon fairly between clients by this name, and logs
+    /// and metrics carry it. Optional; falls back to the `X-SRPPO-Client` header, then to
+    /// "pid:<peer pid>".
+    public var client: String?
+    /// How long the client will wait, in milliseconds from arrival. A request not finished by then is
+    /// answered `deadline_exceeded` (its remaining work is dropped). Optional; the daemon's default
+    /// applies when absent and its maximum caps it.
+    public var deadlineMs: Int?
+    /// The responses to score, answered in this order. Items of one request may be computed in
+    /// different batches, together with other clients' items; each answer is bit-identical to scoring
+    /// the item alone.
+    public var items: [ScoreItem]
+
+    enum CodingKeys: String, CodingKey {
+        case id, client, deadlineMs = "deadline_ms", items
+    }
+
+    public init(id: String? = nil, client: String? = nil, deadlineMs: Int? = nil, items: [ScoreItem]) {
+        self.id = id
+        self.client = client
+        self.deadlineMs = deadlineMs
+        self.items = items
+    }
+}
+
+/// One response to score, as token ids of the models' shared vocabulary.
+public struct ScoreItem: Codable, Equatable, Sendable {
+    /// The context: at least one token (typically BOS and the chat-formatted prompt).
+    public var promptIDs: [Int]?
+    /// The response whose tokens are scored; ends with an EOS token unless it was cut off. May be
+    /// empty (nothing is scored; the reward is 0 and the item counts as truncated).
+    public var responseIDs: [Int]?
+    /// Reserved for text requests (`prompt` + `response`, or chat `messages` + `response`): answered
+    /// `text_unsupported` until the daemon has a tokenizer.
+    public var prompt: String?
+    public var response: String?
+    public var messages: [ChatMessage]?
+
+    enum CodingKeys: String, CodingKey {
+        case promptIDs = "prompt_ids", responseIDs = "response_ids", prompt, response, messages
+    }
+
+    public init(promptIDs: [Int], responseIDs: [Int]) {
+        self.promptIDs = promptIDs
+        self.responseIDs = responseIDs
+    }
+
+    /// Token ids are read as JSON numbers and must be integers: a fraction or a number beyond 64-bit
+    /// is a decoding error naming the field (Foundation would otherwise call the whole body invalid JSON).
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func tokenIDs(_ key: CodingKeys) throws -> [Int]? {
+            guard let numbers = try container.decodeIfPresent([Double].self, forKey: key) else { return nil }
+            return try numbers.enumerated().map { index, number in
+                guard let id = Int(exactly: number) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container,
+                                                           debugDescription: "element \(index): \(number) is not an integer token id")
+                }
+                return id
+            }
+        }
+        promptIDs = try tokenIDs(.promptIDs)
+        responseIDs = try tokenIDs(.responseIDs)
+        prompt = try container.decodeIfPresent(String.self, forKey: .prompt)
+        response = try container.decodeIfPresent(String.self, forKey: .response)
+        messages = try container.decodeIfPresent([ChatMessage].self, forKey: .messages)
+    }
+}
+
+/// One chat turn (reserved for text requests).
+public struct ChatMessage: Codable, Equatable, Sendable {
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
+/// The answer to `POST /v1/score`.
+public struct ScoreResponse: Codable, Equatable, Sendable {
+    public var version: Int
+    /// The request's `id`, when it had one.
+    public var id: String?
+    /// The client name the request was scheduled under.
+    public var client: String
+    /// The models every result of this answer was computed with (a reload never splits a request).
+    public var models: ModelPairIdentity
+    /// One result per request item, in order.
+    public var results: [ScoreResult]
+    /// True when this is the stored answer of an earlier request with the same client and id.
+    public var replayed: Bool
+    /// Milliseconds from arrival until the first item started computing, and until the answer was ready.
+    public var queueMs: Double
+    public var totalMs: Double
+
+    enum CodingKeys: String, CodingKey {
+        case version, id, client, models, results, replayed, queueMs = "queue_ms", totalMs = "total_ms"
+    }
+
+    public init(id: String?, client: String, models: ModelPairIdentity, results: [ScoreResult], replayed: Bool = false,
+                queueMs: Double, totalMs: Double) {
+        version = WireProtocol.version
+        self.id = id
+        self.client = client
+        self.models = models
+        self.results = results
+        self.replayed = replayed
+        self.queueMs = queueMs
+        self.totalMs = totalMs
+    }
+}
+
+/// Scores of one item.
+public struct ScoreResult: Codable, Equatable, Sendable {
+    /// `pt_logprobs[i]` = log p_PT(response[i] | prompt, response[<i]), fp32 as the engine computes it
+    /// (the JSON number is the shortest decimal that reads back to the same float32).
+    public var ptLogprobs: [Float]
+    /// The same under SFT.
+    public var sftLogprobs: [Float]
+    /// The coherent reward Σ_i (sft_logprobs[i] − pt_logprobs[i]), summed in float64 over the whole
+    /// response including its final EOS: the value PPO places on the EOS token. Exactly 0 when PT and
+    /// SFT are the same image.
+    public var reward: Double
+    /// The response does not end with one of the model's EOS tokens (it was cut off, or is empty): PPO
+    /// gives it the truncation treatment instead of `reward`.
+    public var truncated: Bool
+    /// Number of response tokens (the length of both log-prob lists).
+    public var n: Int
+
+    enum CodingKeys: String, CodingKey {
+        case ptLogprobs = "pt_logprobs", sftLogprobs = "sft_logprobs", reward, truncated, n
+    }
+
+    public init(ptLogprobs: [Float], sftLogprobs: [Float], truncated: Bool) {
+        precondition(ptLogprobs.count == sftLogprobs.count, "log-prob lists differ in length")
+        self.ptLogprobs = ptLogprobs
+        self.sftLogprobs = sftLogprobs
+        reward = Self.coherentReward(pt: ptLogprobs, sft: sftLogprobs)
+        self.truncated = truncated
+        n = ptLogprobs.count
+    }
+
+    /// Σ (sft − pt) in float64: the PPO trainer's sum (`CoherentReward`), so both agree to the bit.
+    public static func coherentReward(pt: [Float], sft: [Float]) -> Double {
+        CoherentReward().compute(sft: sft, pt: pt, endedWithEOS: true).sum
+    }
+}

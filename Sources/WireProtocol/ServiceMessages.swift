@@ -1,0 +1,137 @@
+import Foundation
+import Transformer
+
+/// `GET /v1/models`: what the daemon serves and the limits a client must respect.
+public struct ModelsResponse: Codable, Equatable, Sendable {
+    public var version: Int
+    /// PT first, then SFT. New score requests use these revisions.
+    public var models: [ModelDescription]
+    public var limits: Limits
+
+    public init(models: [ModelDescription], limits: Limits) {
+        version = WireProtocol.version
+        self.models = models
+        self.limits = limits
+    }
+}
+
+/// One served model.
+public struct ModelDescription: Codable, Equatable, Sendable {
+    /// "pt" or "sft".
+    public var role: String
+    /// Name on the weight-image socket, sha256 and revision.
+    public var identity: ModelIdentity
+    /// The checkpoint the image was built from, as configured (informational).
+    public var source: String?
+    /// "file" (loaded from the checkpoint at start or reload) or "fd-store" (re-mapped from the image
+    /// systemd kept for the previous run of the daemon).
+    public var loadedFrom: String
+    /// Size of the image's data region (fp32 parameters) in bytes.
+    public var dataBytes: Int
+    /// The memory behind the image, in words ("hugetlb, 2048 KiB pages").
+    public var backing: String
+    /// The architecture, in the engine's encoding (the same object as the weight-image manifest's
+    /// `config`); `eosTokenIds` decides `truncated`, `vocabSize` the valid token ids.
+    public var config: LlamaConfig
+
+    enum CodingKeys: String, CodingKey {
+        case role, identity, source, loadedFrom = "loaded_from", dataBytes = "data_bytes", backing, config
+    }
+
+    public init(role: String, identity: ModelIdentity, source: String?, loadedFrom: String, dataBytes: Int, backing: String,
+                config: LlamaConfig) {
+        self.role = role
+        self.identity = identity
+        self.source = source
+        self.loadedFrom = loadedFrom
+        self.dataBytes = dataBytes
+        self.backing = backing
+        self.config = config
+    }
+}
+
+/// Sizes the daemon accepts; a request beyond one is refused with a typed error naming it.
+public struct Limits: Codable, Equatable, Sendable {
+    /// Largest request body (bytes): `body_too_large` beyond.
+    public var maxBodyBytes: Int
+    /// Most items in one score request: `too_many_items` beyond.
+    public var maxItems: Int
+    /// Most tokens (prompt + response, summed over items) in one score request: `too_many_tokens` beyond.
+    public var maxRequestTokens: Int
+    /// Longest sequence (prompt + response): the model's context. `too_long` beyond.
+    public var maxSequenceTokens: Int
+    /// Deepest JSON nesting of a body: `too_deep` beyond.
+    public var maxJSONDepth: Int
+    /// Tokens the scheduler puts in one forward pass (a longer sequence runs alone).
+    public var batchTokens: Int
+    /// Tokens waiting in the queue, all clients together, before new requests get `busy`.
+    public var maxQueueTokens: Int
+    /// Deadline given to a request without `deadline_ms`, and the most a request may ask for (ms).
+    public var defaultDeadlineMs: Int
+    public var maxDeadlineMs: Int
+
+    enum CodingKeys: String, CodingKey {
+        case maxBodyBytes = "max_body_bytes", maxItems = "max_items", maxRequestTokens = "max_request_tokens"
+        case maxSequenceTokens = "max_sequence_tokens", maxJSONDepth = "max_json_depth", batchTokens = "batch_tokens"
+        case maxQueueTokens = "max_queue_tokens", defaultDeadlineMs = "default_deadline_ms", maxDeadlineMs = "max_deadline_ms"
+    }
+
+    public init(maxBodyBytes: Int, maxItems: Int, maxRequestTokens: Int, maxSequenceTokens: Int, maxJSONDepth: Int,
+                batchTokens: Int, maxQueueTokens: Int, defaultDeadlineMs: Int, maxDeadlineMs: Int) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxItems = maxItems
+        self.maxRequestTokens = maxRequestTokens
+        self.maxSequenceTokens = maxSequenceTokens
+        self.maxJSONDepth = maxJSONDepth
+        self.batchTokens = batchTokens
+        self.maxQueueTokens = maxQueueTokens
+        self.defaultDeadlineMs = defaultDeadlineMs
+        self.maxDeadlineMs = maxDeadlineMs
+    }
+}
+
+/// `GET /v1/health`.
+public struct HealthResponse: Codable, Equatable, Sendable {
+    public var version: Int
+    /// Always "ok": an answer at all means the process is alive.
+    public var status: String
+    public var pid: Int
+    public var uptimeS: Double
+
+    enum CodingKeys: String, CodingKey {
+        case version, status, pid, uptimeS = "uptime_s"
+    }
+
+    public init(pid: Int, uptimeS: Double) {
+        version = WireProtocol.version
+        status = "ok"
+        self.pid = pid
+        self.uptimeS = uptimeS
+    }
+}
+
+/// `GET /v1/ready` (200 when `ready`, else 503).
+public struct ReadyResponse: Codable, Equatable, Sendable {
+    public var version: Int
+    public var ready: Bool
+    /// "loading", "serving", "reloading" (still serving the previous revision) or "stopping".
+    public var state: String
+    /// The models new requests get (absent while loading).
+    public var models: ModelPairIdentity?
+    /// Items and tokens waiting in the scheduler's queue.
+    public var queueItems: Int
+    public var queueTokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case version, ready, state, models, queueItems = "queue_items", queueTokens = "queue_tokens"
+    }
+
+    public init(ready: Bool, state: String, models: ModelPairIdentity?, queueItems: Int, queueTokens: Int) {
+        version = WireProtocol.version
+        self.ready = ready
+        self.state = state
+        self.models = models
+        self.queueItems = queueItems
+        self.queueTokens = queueTokens
+    }
+}

@@ -1,0 +1,90 @@
+@testable import Daemon
+import XCTest
+
+/// Batch formation: round-robin between clients, token budget, one model pair per batch, order kept
+/// within a client, cancellation.
+final class FairQueueTests: XCTestCase {
+    /// Groups stand for model pairs (reload revisions).
+    final class Group {}
+    static let first = Group(), second = Group()
+
+    struct Item: Schedulable, Equatable {
+        let client: String
+        let number: Int
+        let tokens: Int
+        var revision = 1
+
+        var group: ObjectIdentifier { ObjectIdentifier(revision == 1 ? FairQueueTests.first : FairQueueTests.second) }
+    }
+
+    func testClientsTakeTurnsAndEachKeepsItsOrder() {
+        var queue = FairQueue<Item>()
+        for n in 0..<6 { queue.append(Item(client: "a", number: n, tokens: 10)) }
+        for n in 0..<2 { queue.append(Item(client: "b", number: n, tokens: 10)) }
+        queue.append(Item(client: "c", number: 0, tokens: 10))
+        XCTAssertEqual(queue.count, 9)
+        XCTAssertEqual(queue.tokens, 90)
+        XCTAssertEqual(queue.clients, 3)
+
+        let batch = queue.nextBatch(tokenBudget: 60)
+        // Newcomers take their turn before the client whose turn is next: c, b, a, then round again.
+        XCTAssertEqual(batch.map { "\($0.client)\($0.number)" }, ["c0", "b0", "a0", "b1", "a1", "a2"])
+        XCTAssertEqual(queue.count, 3)
+        XCTAssertEqual(queue.tokens, 30)
+        XCTAssertEqual(queue.nextBatch(tokenBudget: 60).map(\.number), [3, 4, 5])
+        XCTAssertTrue(queue.isEmpty)
+        XCTAssertEqual(queue.nextBatch(tokenBudget: 60), [])
+    }
+
+    func testABusyClientCannotStarveANewOne() {
+        var queue = FairQueue<Item>()
+        for n in 0..<100 { queue.append(Item(client: "busy", number: n, tokens: 100)) }
+        _ = queue.nextBatch(tokenBudget: 1000)
+        queue.append(Item(client: "late", number: 0, tokens: 100))
+        let batch = queue.nextBatch(tokenBudget: 1000)
+        XCTAssertEqual(batch.count, 10)
+        XCTAssertTrue(batch.contains { $0.client == "late" }, "the late client waited a whole batch")
+        XCTAssertEqual(batch.filter { $0.client == "busy" }.map(\.number), Array(10..<19))
+    }
+
+    func testTokenBudgetAndOversizedItems() {
+        var queue = FairQueue<Item>()
+        queue.append(Item(client: "a", number: 0, tokens: 700))
+        queue.append(Item(client: "b", number: 0, tokens: 500))
+        queue.append(Item(client: "a", number: 1, tokens: 5000))
+        queue.append(Item(client: "b", number: 1, tokens: 200))
+        // b0 (500) first as the newest client's turn, a0 does not fit beside it (1200 > 1000), b1 does.
+        let first = queue.nextBatch(tokenBudget: 1000)
+        XCTAssertEqual(first.map { "\($0.client)\($0.number)" }, ["b0", "b1"])
+        // An item beyond the budget runs alone; a0 first, since a keeps its order.
+        XCTAssertEqual(queue.nextBatch(tokenBudget: 1000).map { "\($0.client)\($0.number)" }, ["a0"])
+        XCTAssertEqual(queue.nextBatch(tokenBudget: 1000).map { "\($0.client)\($0.number)" }, ["a1"])
+        XCTAssertTrue(queue.isEmpty)
+    }
+
+    func testABatchHoldsOneModelPair() {
+        var queue = FairQueue<Item>()
+        queue.append(Item(client: "a", number: 0, tokens: 10, revision: 1))
+        queue.append(Item(client: "b", number: 0, tokens: 10, revision: 2))
+        queue.append(Item(client: "a", number: 1, tokens: 10, revision: 1))
+        queue.append(Item(client: "b", number: 1, tokens: 10, revision: 2))
+        let first = queue.nextBatch(tokenBudget: 1000)
+        let second = queue.nextBatch(tokenBudget: 1000)
+        XCTAssertEqual(Set(first.map(\.revision)).count, 1)
+        XCTAssertEqual(Set(second.map(\.revision)).count, 1)
+        XCTAssertEqual(first.count + second.count, 4)
+        XCTAssertNotEqual(first[0].revision, second[0].revision)
+    }
+
+    func testRemoveDropsItemsAndClients() {
+        var queue = FairQueue<Item>()
+        for n in 0..<3 { queue.append(Item(client: "a", number: n, tokens: 10)) }
+        for n in 0..<3 { queue.append(Item(client: "b", number: n, tokens: 7)) }
+        let removed = queue.remove { $0.client == "b" }
+        XCTAssertEqual(removed.count, 3)
+        XCTAssertEqual(queue.count, 3)
+        XCTAssertEqual(queue.tokens, 30)
+        XCTAssertEqual(queue.clients, 1)
+        XCTAssertEqual(queue.nextBatch(tokenBudget: 100).map(\.client), ["a", "a", "a"])
+    }
+}
