@@ -69,8 +69,8 @@ let package = Package(
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
-            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
-            "WireProtocol",
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Transformer", "WeightImage", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tensor
+import Tokenizer
 import Training
 import Transformer
 
@@ -76,6 +77,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print the text of the one prompt as it is generated.")
     var stream = false
 
+    @Option(help: "Chat template file for \"messages\" lines (default: the model's own).")
+    var chatTemplate: String?
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -102,7 +106,7 @@ struct GenerateCommand: ParsableCommand {
         if let threads { Parallel.threads = threads }
         try CLI.orExit {
             let loaded = try ModelLoader.load(path: model)
-            let tokenizer = try GenerationText.load(for: loaded)
+            let tokenizer = try GenerationText.load(for: loaded, chatTemplateFile: chatTemplate)
             if !stop.isEmpty && tokenizer == nil {
                 throw CLI.Failure(description: "--stop needs a tokenizer to see text, and this model has none: use --stop-ids")
             }
@@ -189,27 +193,22 @@ struct GenerateCommand: ParsableCommand {
 /// generated tokens, streamed.
 struct GenerationText {
     let encoder: RecordEncoder
-    let decoder: () -> StreamingTextDecoder
+    let tokenizer: BPETokenizer
 
-    /// The model's tokenizer, or nil when it has none. The Tokenizer module is not on main yet
-    /// (issue: tokenizer); until it lands every model is treated as having none, and generation
-    /// works on token ids.
-    static func load(for loaded: LoadedModel) throws -> GenerationText? {
-        nil
+    func decoder() -> StreamingDecoder { tokenizer.streamingDecoder() }
+
+    /// The model's tokenizer, or nil when it has none (generation then works on token ids).
+    static func load(for loaded: LoadedModel, chatTemplateFile: String?) throws -> GenerationText? {
+        guard let tokenizer = try TextEncoding.tokenizer(for: loaded) else { return nil }
+        let encoder = try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile)
+        return GenerationText(encoder: TokenizerRecordEncoder(encoder: encoder), tokenizer: tokenizer)
     }
-}
-
-/// Turns one sequence's tokens into text as they come, handing out only complete characters.
-protocol StreamingTextDecoder {
-    mutating func append(_ token: Int32) -> String
-    /// The text of any bytes still held back.
-    mutating func finish() -> String
 }
 
 /// One sequence's text as its tokens arrive: cut before the first --stop string, and streamed
 /// without ever printing text that a stop string could still claim.
 struct SequenceText {
-    private var decoder: StreamingTextDecoder
+    private var decoder: StreamingDecoder
     private let stops: [String]
     private var text = ""
     private var flushed = false
@@ -218,7 +217,7 @@ struct SequenceText {
     /// UTF-8 bytes of `text` already handed out by `unprinted`.
     private var printed = 0
 
-    init(decoder: StreamingTextDecoder, stops: [String]) {
+    init(decoder: StreamingDecoder, stops: [String]) {
         self.decoder = decoder
         self.stops = stops
     }
