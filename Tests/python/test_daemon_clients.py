@@ -64,7 +64,8 @@ def test_python_client_scores_and_raises_typed_errors(tiny):
             assert [m["role"] for m in models["models"]] == ["pt", "sft"] and "tokenizer" not in models
             result = client.score_ids([1, 4, 7], [5, 9, 2])
             assert result["n"] == 3 and result["truncated"] is False
-            assert result["reward"] == float(np.sum(np.float64(result["sft_logprobs"]) - np.float64(result["pt_logprobs"])))
+            ratios = np.float32(result["sft_logprobs"]).astype(np.float64) - np.float32(result["pt_logprobs"]).astype(np.float64)
+            assert result["reward"] == sum(ratios.tolist())
             first = client.score([{"prompt_ids": [1, 3], "response_ids": [4]}], request_id="step-1")
             again = client.score([{"prompt_ids": [1, 3], "response_ids": [4]}], request_id="step-1")
             assert not first["replayed"] and again["replayed"] and again["results"] == first["results"]
