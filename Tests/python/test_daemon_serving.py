@@ -155,6 +155,16 @@ def malformed_cases():
     add("text item", http(json.dumps({"items": [{"prompt": "Hi", "response": "Hello"}]})), "text_unsupported")
     add("chat item", http(json.dumps({"items": [{"messages": [{"role": "user", "content": "Hi"}], "response": "Hello"}]})),
         "text_unsupported")
+    # The tokenizer endpoints and OpenRLHF's: this daemon (tiny random models) has no tokenizer.
+    add("tokenize without a tokenizer", http('{"text": "Hi"}', path="/v1/tokenize"), "text_unsupported")
+    add("detokenize without a tokenizer", http('{"ids": [1]}', path="/v1/detokenize"), "text_unsupported")
+    add("get_reward without a tokenizer", http('{"query": ["a"], "prompts": ["a"], "labels": [""]}', path="/get_reward"),
+        "text_unsupported")
+    add("get_reward bad json", http('{"query": [', path="/get_reward"), "bad_json")
+    add("get_reward wrong type", http('{"query": "a"}', path="/get_reward"), "bad_request")
+    add("get_reward nested", http("[" * 50 + "]" * 50, path="/get_reward"), "too_deep")
+    add("GET get_reward", http("", method="GET", path="/get_reward"), "method_not_allowed")
+    add("GET tokenize", http("", method="GET", path="/v1/tokenize"), "method_not_allowed")
     # Not HTTP/1.1.
     for i, raw in enumerate([b"GARBAGE\r\n\r\n", b"POST /v1/score HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
                              b"POST /v1/score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
@@ -225,15 +235,16 @@ STATUS = {"bad_http": 400, "bad_json": 400, "bad_request": 400, "too_deep": 400,
 # --- Back-pressure, deadlines, disconnected clients -----------------------------------------------
 
 def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
-    """One long request keeps the scheduler busy (SmolLM2, 512 tokens) while others queue behind it:
+    """One long request keeps the scheduler busy (SmolLM2, 2048 tokens: seconds of work even on an
+    idle machine) while others queue behind it:
     a request that would overflow the queue gets 503 busy with Retry-After; one whose deadline passes
     while queued gets 504 deadline_exceeded; the items of a client that hangs up are dropped unscored.
     Every other request is answered."""
     path = str(tmp_path / "http.sock")
-    daemon = Daemon(smollm2, smollm2, "--max-queue-tokens", "400", "--max-request-tokens", "400", socket_path=path)
+    daemon = Daemon(smollm2, smollm2, "--max-queue-tokens", "2048", "--max-request-tokens", "2048", socket_path=path)
     rng = random.Random(5)
     tokens = lambda n: [rng.randrange(1, 49152) for _ in range(n)]
-    long_request = {"items": [{"prompt_ids": tokens(256), "response_ids": tokens(256)}], "client": "long"}
+    long_request = {"items": [{"prompt_ids": tokens(1024), "response_ids": tokens(1024)}], "client": "long"}
     queued = {"items": [{"prompt_ids": tokens(150), "response_ids": tokens(150)}], "client": "queued"}
     results = {}
 
@@ -244,12 +255,13 @@ def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
         first = threading.Thread(target=send, args=("long", long_request))
         first.start()
         while daemon.metric(path, "srppod_batch_items_count") == 0 and call(path, "GET", "/v1/ready")[2]["queue_items"] == 0:
-            time.sleep(0.005)   # until the long request is being computed
+            time.sleep(0.02)   # until the long request is being computed
         second = threading.Thread(target=send, args=("queued", queued))
         second.start()
         while call(path, "GET", "/v1/ready")[2]["queue_tokens"] < 300:
-            time.sleep(0.005)
-        status, headers, busy = call(path, "POST", "/v1/score", {"items": [{"prompt_ids": tokens(60), "response_ids": tokens(60)}]})
+            time.sleep(0.02)
+        # 300 queued + 1800 > 2048.
+        status, headers, busy = call(path, "POST", "/v1/score", {"items": [{"prompt_ids": tokens(450), "response_ids": tokens(450)}] * 2})
         assert status == 503 and busy["error"]["code"] == "busy"
         assert int(headers["retry-after"]) >= 1 and busy["error"]["retry_after_s"] >= 1
 
@@ -259,7 +271,7 @@ def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
         payload = json.dumps({"items": [{"prompt_ids": [1, 2, 3, 4], "response_ids": [5, 6, 7, 8]}] * 10, "client": "gone"}).encode()
         gone.sendall(b"POST /v1/score HTTP/1.1\r\nHost: srppod\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
         while call(path, "GET", "/v1/ready")[2]["queue_items"] < 11:
-            time.sleep(0.005)
+            time.sleep(0.02)
         gone.close()
 
         status, _, late = call(path, "POST", "/v1/score", {"items": [{"prompt_ids": [1, 2], "response_ids": [3]}], "deadline_ms": 50})
