@@ -105,7 +105,8 @@ final class ScoringService: @unchecked Sendable {
         let (state, pair) = lock.withLock { (currentState, currentPair) }
         let queue = scheduler.queueState
         let ready = pair != nil && (state == .serving || state == .reloading)
-        return ReadyResponse(ready: ready, state: state.rawValue, models: pair?.identity, queueItems: queue.items, queueTokens: queue.tokens)
+        return ReadyResponse(ready: ready, state: state.rawValue, models: pair?.identity, queueItems: queue.items, queueTokens: queue.tokens,
+                             runningItems: queue.runningItems, runningTokens: queue.runningTokens)
     }
 
     func metricsText() -> String {

@@ -153,12 +153,19 @@ public struct ReadyResponse: Codable, Equatable, Sendable {
     /// Items and tokens waiting in the scheduler's queue.
     public var queueItems: Int
     public var queueTokens: Int
+    /// Items and tokens of the batch being computed now (0 when idle).
+    public var runningItems: Int?
+    public var runningTokens: Int?
 
     enum CodingKeys: String, CodingKey {
         case version, ready, state, models, queueItems = "queue_items", queueTokens = "queue_tokens"
+        case runningItems = "running_items", runningTokens = "running_tokens"
     }
 
-    public init(ready: Bool, state: String, models: ModelPairIdentity?, queueItems: Int, queueTokens: Int) {
+    public init(ready: Bool, state: String, models: ModelPairIdentity?, queueItems: Int, queueTokens: Int, runningItems: Int = 0,
+                runningTokens: Int = 0) {
+        self.runningItems = runningItems
+        self.runningTokens = runningTokens
         version = WireProtocol.version
         self.ready = ready
         self.state = state

@@ -254,7 +254,7 @@ def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
     try:
         first = threading.Thread(target=send, args=("long", long_request))
         first.start()
-        while daemon.metric(path, "srppod_batch_items_count") == 0 and call(path, "GET", "/v1/ready")[2]["queue_items"] == 0:
+        while call(path, "GET", "/v1/ready")[2]["running_tokens"] != 2048:
             time.sleep(0.02)   # until the long request is being computed
         second = threading.Thread(target=send, args=("queued", queued))
         second.start()
