@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -323,12 +324,19 @@ print(data.split(b"\\r\\n", 1)[0].split(b" ")[1].decode(), data.split(b"\\r\\n\\
 def test_socket_mode_group_and_the_peer_allow_list(tiny):
     """The socket file gets the mode and group asked for; a peer of another uid is refused with 403
     permission_denied unless its uid is on the allow-list, and its credentials are logged."""
-    path = str(tiny / "http.sock")
+    # A folder the other user can reach (pytest's own temporary folders are private to this user).
+    public = tempfile.mkdtemp(prefix="srppod-access-", dir="/tmp")
+    os.chmod(public, 0o755)
+    path = os.path.join(public, "http.sock")
     nobody = 65534
-    os.chmod(tiny, 0o755)
 
     def as_nobody():
-        out = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, path], user=nobody, capture_output=True, text=True, check=True)
+        # The client script needs only the standard library: the system Python, which another user can run
+        # (the test's own interpreter may live under a home folder that user cannot enter).
+        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        out = subprocess.run([python, "-c", CLIENT_SCRIPT, path], user=nobody, group=nobody, extra_groups=[], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
         status, body = out.stdout.split(" ", 1)
         return int(status), json.loads(body)
 
@@ -396,7 +404,7 @@ def test_metrics_are_valid_prometheus_text(tiny):
     finally:
         assert daemon.stop() == 0
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
-    sample = re.compile(r'^([a-z_]+)(\{([a-z_]+="[^"]*",?)+\})? (-?[0-9.e+-]+|\+Inf)$')
+    sample = re.compile(r'^([a-z_][a-z0-9_]*)(\{([a-z_][a-z0-9_]*="[^"]*",?)+\})? (-?[0-9.e+-]+|\+Inf)$')
     families, values = {}, {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):
