@@ -211,6 +211,7 @@ public final class PPOTrainer {
             }
         }
         let trainSeconds = lap()
+        let stepSeconds = generateSeconds + scoreSeconds + prepareSeconds + trainSeconds
         state.step += 1
 
         // 5. Metrics and the KL controller.
@@ -241,6 +242,8 @@ public final class PPOTrainer {
             "truncation_rate": Double(rollouts.filter { !$0.endedWithEOS }.count) / Double(rollouts.count),
             "reward_clipped": rollouts.filter(\.coherent.clipped).count,
             "generated_tokens_per_second": Double(tokens) / max(generateSeconds, 1e-9),
+            "tokens_per_second": Double(tokens) / max(stepSeconds, 1e-9),
+            "seconds_step": stepSeconds,
             "seconds_generate": generateSeconds,
             "seconds_score": scoreSeconds,
             "seconds_prepare": prepareSeconds,
@@ -323,7 +326,7 @@ public final class PPOTrainer {
     /// training-state/ the critic, value head, optimizers, adapters and trainer state.
     public func saveCheckpoint() throws {
         try run.writeCheckpoint(step: state.step, keep: config.keepCheckpoints) { folder in
-            try HuggingFaceExport.save(actor.adapters.map { $0.merged(into: actor) } ?? actor, to: folder)
+            try HuggingFaceExport.save(actor.mergingAdapters(), to: folder)
             try writeExtraFiles(folder)
             let s = folder + "/training-state"
             try FileManager.default.createDirectory(atPath: s, withIntermediateDirectories: true)
