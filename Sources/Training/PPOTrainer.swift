@@ -22,18 +22,21 @@ public protocol ResponseSampler {
                 temperature: Double, topP: Double) throws -> [SampledResponse]
 }
 
-/// One response of a step with everything PPO computes for it, per response token.
-struct Rollout {
-    var prompt: [Int32]
-    var response: [Int32]
-    var endedWithEOS: Bool
-    var oldLogProbs: [Float]
-    var scores: RewardScores
-    var coherent: CoherentReward.Result
-    var values: [Double]
-    var rewards: [Double]
-    var advantages: [Double] = []
-    var returns: [Double] = []
+/// One response of a step with everything PPO computes for it, per response token (kept for
+/// inspection: `PPOTrainer.lastRollouts`).
+public struct Rollout {
+    public internal(set) var prompt: [Int32]
+    public internal(set) var response: [Int32]
+    public internal(set) var endedWithEOS: Bool
+    /// log π_old of each response token (the actor before this step's updates).
+    public internal(set) var oldLogProbs: [Float]
+    public internal(set) var scores: RewardScores
+    public internal(set) var coherent: CoherentReward.Result
+    public internal(set) var values: [Double]
+    /// The PPO reward per token: coherent reward (by placement) minus the KL penalty.
+    public internal(set) var rewards: [Double]
+    public internal(set) var advantages: [Double] = []
+    public internal(set) var returns: [Double] = []
 
     var request: ScoringRequest { ScoringRequest(prompt: prompt, response: response) }
 }
@@ -71,6 +74,8 @@ public final class PPOTrainer {
     let criticOptimizer: AdamW
     let headOptimizer: AdamW
     var state: PPOState
+    /// The rollouts of the latest step (before its updates), for tests and diagnostics.
+    public private(set) var lastRollouts: [Rollout] = []
 
     public var step: Int { state.step }
     public var klCoefficient: Double { state.kl.beta }
@@ -192,6 +197,7 @@ public final class PPOTrainer {
             let whitened = PPOMath.whiten(rollouts.map(\.advantages))
             for i in rollouts.indices { rollouts[i].advantages = whitened[i] }
         }
+        lastRollouts = rollouts
         let prepareSeconds = lap()
 
         // 4. Updates.
