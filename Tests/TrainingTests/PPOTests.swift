@@ -186,6 +186,57 @@ final class PPOTests: XCTestCase {
     }
 }
 
+
+extension PPOTests {
+    /// Metrics without the wall-clock ones.
+    static func deterministic(_ m: [String: Any]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (k, v) in m where !k.hasPrefix("seconds_") && !k.hasSuffix("tokens_per_second") {
+            if let d = v as? Double { out[k] = d } else if let i = v as? Int { out[k] = Double(i) } else if let b = v as? Bool { out[k] = b ? 1 : 0 }
+        }
+        return out
+    }
+
+    func checkResume(lora: LoRAConfig?) throws {
+        let (pt, sft) = Self.pair
+        var c = Self.config(steps: 4)
+        c.promptsPerStep = 4
+        c.checkpointEvery = 2
+        c.actorLoRA = lora
+        c.criticLoRA = lora
+        let straight = try trainer(pt: pt, sft: sft, config: c)
+        try straight.run()
+        let expected = straight.run.readMetrics().map(Self.deterministic)
+        XCTAssertEqual(expected.count, 4)
+
+        let path = directory + "/resumed"
+        let first = try PPOTrainer(sft: sft, prompts: Self.prompts(32), scorer: EmbeddedScorer(pt: pt, sft: sft),
+                                   sampler: KVCacheSampler(maxBatch: 8), config: c, run: RunFolder(path: path))
+        try first.run(maxSteps: 3)  // checkpoint at step 2; step 3 is lost with the process
+        let second = try PPOTrainer(sft: sft, prompts: Self.prompts(32), scorer: EmbeddedScorer(pt: pt, sft: sft),
+                                    sampler: KVCacheSampler(maxBatch: 8), config: c, run: RunFolder(path: path))
+        XCTAssertEqual(try second.resume(), 2)
+        try second.run()
+        let logged = try RunFolder(path: path).readMetrics().map(Self.deterministic)
+        XCTAssertEqual(logged.count, 4)
+        XCTAssertEqual(logged, expected, "the resumed run differs from the straight one")
+
+        // Another SFT behind the scorer: refused.
+        let other = LlamaModel(config: sft.config)
+        other.weights.update(from: sft.weights, count: sft.layout.parameterCount)
+        other.weights[0] += 1
+        let third = try PPOTrainer(sft: sft, prompts: Self.prompts(32), scorer: EmbeddedScorer(pt: pt, sft: other),
+                                   sampler: KVCacheSampler(maxBatch: 8), config: c, run: RunFolder(path: path))
+        XCTAssertThrowsError(try third.resume()) { XCTAssertTrue("\($0)".contains("trained against"), "\($0)") }
+    }
+
+    /// Resuming from a checkpoint continues exactly as if uninterrupted (actor, critic, value head,
+    /// optimizers, KL controller, RNG, data cursor), and a different frozen model is refused.
+    func testResumeContinuesExactlyFullFineTuning() throws { try checkResume(lora: nil) }
+
+    func testResumeContinuesExactlyWithLoRA() throws { try checkResume(lora: LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v, .up])) }
+}
+
 /// Returns the same responses whatever the prompts.
 struct FixedSampler: ResponseSampler {
     let responses: [SampledResponse]
