@@ -130,10 +130,10 @@ public final class PPOTrainer {
             try run.log(metrics)
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - startStep) * Double(stopAt - state.step)
-            progress.show(String(format: "ppo step %d/%d reward %.3f kl_sft %.3f len %.1f eos %.0f%% vloss %.3f ETA %@",
+            progress.show(String(format: "ppo step %d/%d reward %.3f kl_sft %.3f len %.1f eos %.0f%% vloss %.3f %.1f tok/s ETA %@",
                                  state.step, config.steps, metrics["reward"] as! Double, metrics["kl_sft"] as! Double,
                                  metrics["response_length"] as! Double, 100 * (metrics["eos_rate"] as! Double),
-                                 metrics["value_loss"] as! Double, ProgressLine.duration(eta)))
+                                 metrics["value_loss"] as! Double, metrics["tokens_per_second"] as! Double, ProgressLine.duration(eta)))
             if state.step % config.checkpointEvery == 0 || state.step == config.steps { try saveCheckpoint() }
         }
         progress.finish()
