@@ -137,3 +137,19 @@ def test_two_trainers_share_one_daemon_and_equal_the_embedded_run(setup, srppo_b
         assert wrong.returncode == 1 and "the actor must start from the reward's SFT" in wrong.stderr
     finally:
         daemon.stop()
+
+
+def test_bench_ppo_reports_the_phase_split(tmp_path, srppo_bin):
+    from tiny_model import write_tiny_llama
+    model = write_tiny_llama(tmp_path / "tiny")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt_ids": [1, 3 + i, 4 + i, 5]}) + "\n" for i in range(6)))
+    result = run_srppo(srppo_bin, "bench", "ppo", "--pt", str(model), "--prompts", str(prompts), "--steps", "2", "--warmup", "0",
+                       "--max-new-tokens", "6", "--threads", "1")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["step"] for line in lines[:2]] == [1, 2]
+    summary = lines[2]
+    assert summary["threads"] == 1 and summary["responses_per_step"] == 8 and summary["training"] == "full fine-tuning"
+    shares = [summary[f"share_{p}"] for p in ["generate", "score", "prepare", "train"]]
+    assert all(0 < s < 1 for s in shares) and 0.95 <= sum(shares) <= 1.0001
+    assert summary["seconds_step"] > 0 and 1 <= summary["response_tokens_per_step"] <= 8 * 6
