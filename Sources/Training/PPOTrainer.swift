@@ -164,6 +164,11 @@ public final class PPOTrainer {
         state.rng = rng
         let sampled = try sampler.sample(actor, prompts: stepPrompts, seeds: seeds, maxNewTokens: config.maxNewTokens,
                                          temperature: config.temperature, topP: config.topP)
+        // The coherent reward goes on the EOS token: a response has ended exactly when its last token
+        // is one of the model's EOS tokens (a PAD or any other token there means it was cut off).
+        for (i, s) in sampled.enumerated() where s.endedWithEOS != (s.tokens.last.map(eosTokens.contains) ?? false) {
+            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the EOS tokens are \(eosTokens.sorted())")
+        }
         let generateSeconds = lap()
 
         // 2. Frozen models' log-probs (reward and KL references) from one scoring call.

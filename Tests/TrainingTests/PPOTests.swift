@@ -115,6 +115,21 @@ final class PPOTests: XCTestCase {
         }
     }
 
+    /// A sampler that calls a response ending in PAD (or any non-EOS token) ended is refused before
+    /// any reward is placed.
+    func testASamplerThatMistakesPADForEOSIsRefused() throws {
+        var config = Self.pair.sft.config
+        config.padTokenId = 0
+        let sft = LlamaModel(config: config)
+        sft.weights.update(from: Self.pair.sft.weights, count: sft.layout.parameterCount)
+        var c = Self.config(steps: 1)
+        c.promptsPerStep = 2
+        c.samplesPerPrompt = 1
+        let bad = FixedSampler(responses: [SampledResponse(tokens: [5, 2], endedWithEOS: true), SampledResponse(tokens: [5, 0], endedWithEOS: true)])
+        let ppo = try trainer(pt: Self.pair.pt, sft: sft, config: c, sampler: bad)
+        XCTAssertThrowsError(try ppo.trainStep()) { XCTAssertTrue("\($0)".contains("response 1 as ended, but its last token is 0"), "\($0)") }
+    }
+
     /// With identical PT and SFT (two copies of the same weights) every coherent reward is exactly 0.
     func testIdenticalPTAndSFTGiveExactlyZeroReward() throws {
         let sft = Self.pair.sft
