@@ -12,21 +12,21 @@ struct PPOCommand: ParsableCommand {
         commandName: "ppo",
         abstract: "Stage 2: PPO with the coherent reward log p_SFT(y|x) − log p_PT(y|x).",
         discussion: """
-        Actor and critic start from the SFT model (the critic adds a fresh value head); PT and SFT stay
-        frozen and score every sampled response, in-process by default or through a running srppod
-        (--daemon SOCKET). Prompts come from the demonstration file (responses ignored) and from any
-        --prompts files without demonstrations. Text and chat records are rendered with the SFT model's
+        Actor and critic start from the SFT model (the critic adds a fresh value head); PT and SFT stay \
+        frozen and score every sampled response, in-process by default or through a running srppod \
+        (--daemon SOCKET). Prompts come from --prompts files: prompt-only records, and demonstration \
+        files too (their responses are ignored). Text and chat records are rendered with the SFT model's \
         tokenizer and chat template (pre-tokenized {"prompt_ids":[…]} works too).
 
-        Several trainers can share one srppod: each names itself to the daemon (--client, default
-        ppo-<run folder>-<pid>) and gets its fair share of the scheduler. The actor and critic still
+        Several trainers can share one srppod: each names itself to the daemon (--client, default \
+        ppo-<run folder>-<pid>) and gets its fair share of the scheduler. The actor and critic still \
         start from --sft, which must be the SFT model the daemon serves (checked by content hash).
 
-        The run folder gets run-config.json, metrics.jsonl (one line per step: reward, KL to SFT and
-        PT, clip fractions, entropy, value loss, explained variance, lengths, EOS and truncation
-        rates, time per phase), checkpoints/step-N (the policy in Hugging Face layout plus everything
-        resuming needs) and, at the end, model/ — the SRPPO policy. --resume continues after a kill;
-        it refuses a daemon serving different frozen weights.
+        The run folder gets run-config.json, metrics.jsonl (one line per step: reward, KL to SFT and \
+        PT, clip fractions, entropy, value loss, explained variance, lengths, EOS and truncation \
+        rates, time per phase), checkpoints/step-N (the policy in Hugging Face layout plus everything \
+        resuming needs) and, at the end, model/ — the SRPPO policy. --resume continues after a kill \
+        (with --daemon when the run scores through one); it refuses frozen models (in-process or the daemon's) other than those the run started with.
 
         Example:
           srppo ppo --pt SmolLM2-135M-Instruct.Q4_1.gguf --sft runs/sft/model \\
