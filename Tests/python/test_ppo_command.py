@@ -3,6 +3,7 @@ with tokenizer files, final model), kill -9 then --resume continuing identically
 sharing one srppod giving what the embedded run gives for the same seed."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -57,8 +58,9 @@ def setup(tmp_path_factory, smollm2, srppo_bin):
     straight = root / "straight"
     result = run_srppo(srppo_bin, "ppo", "--pt", smollm2, "--sft", str(sft / "model"), "--prompts", str(demos),
                        "--prompts", str(chat), "--out", str(straight), *SETTINGS, *THREADS)
-    return dict(root=root, pt=smollm2, sft=str(sft / "model"), prompts=[str(demos), str(chat)], straight=str(straight),
-                stderr=result.stderr)
+    yield dict(root=root, pt=smollm2, sft=str(sft / "model"), prompts=[str(demos), str(chat)], straight=str(straight),
+               stderr=result.stderr)
+    shutil.rmtree(root, ignore_errors=True)  # ~5 GB of checkpoints
 
 
 def test_tiny_run_end_to_end(setup):
@@ -137,6 +139,8 @@ def test_two_trainers_share_one_daemon_and_equal_the_embedded_run(setup, srppo_b
         assert wrong.returncode == 1 and "the actor must start from the reward's SFT" in wrong.stderr
     finally:
         daemon.stop()
+        for i in range(2):
+            shutil.rmtree(tmp_path / f"daemon-{i}", ignore_errors=True)
 
 
 def test_bench_ppo_reports_the_phase_split(tmp_path, srppo_bin):
