@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),

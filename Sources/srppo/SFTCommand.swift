@@ -90,11 +90,7 @@ struct SFTCommand: ParsableCommand {
             }
             try trainer.run(maxSteps: maxSteps)
             if trainer.step == trainer.totalSteps {
-                try folder.writeFinalModel { folder in
-                    let final = trainer.model.adapters.map { $0.merged(into: trainer.model) } ?? trainer.model
-                    try HuggingFaceExport.save(final, to: folder)
-                    try TextEncoding.writeTokenizerFiles(for: loaded, to: folder)
-                }
+                try folder.writeFinalModel { try TextEncoding.saveModel(trainer.model, tokenizerOf: loaded, to: $0) }
                 FileHandle.standardError.write(Data("sft: done; model in \(out)/model\n".utf8))
             }
         }

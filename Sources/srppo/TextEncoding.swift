@@ -28,6 +28,13 @@ enum TextEncoding {
         return TokenizerRecordEncoder(encoder: try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile))
     }
 
+    /// Saves a trained model (adapters merged) in Hugging Face layout with the tokenizer files of the
+    /// model it started from: the final model of `sft` and `ppo`.
+    static func saveModel(_ model: LlamaModel, tokenizerOf loaded: LoadedModel, to folder: String) throws {
+        try HuggingFaceExport.save(model.mergingAdapters(), to: folder)
+        try writeTokenizerFiles(for: loaded, to: folder)
+    }
+
     /// Writes the model's tokenizer files into a checkpoint folder: copied from a Hugging Face
     /// source, written from the metadata of a GGUF source.
     static func writeTokenizerFiles(for loaded: LoadedModel, to folder: String) throws {
