@@ -12,18 +12,20 @@ RELIABILITY.md does):
   from the fd store is timed against the cold start.
 """
 import concurrent.futures
+import json
 import os
 import random
 import signal
 import socket
 import statistics
+import subprocess
 import threading
 import time
 
 import pytest
 from srppo_client import Client
 
-from srppod_harness import Daemon, NotifySocket, listening_socket, reward_in_process
+from srppod_harness import Daemon, NotifySocket, call, listening_socket, reward_in_process
 from test_daemon_serving import random_items, same
 from tiny_model import write_tiny_llama
 
@@ -216,3 +218,56 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path, smollm2, srppo
     finally:
         http_socket.close()
         notify.close()
+
+
+def test_kill_9_of_a_trainer_leaves_the_others_and_it_resumes(tiny, srppo_bin):
+    """Two `srppo ppo` trainers score through one daemon; one is killed with SIGKILL mid-run. The other
+    ends exactly as the embedded run does, the daemon drops the dead trainer's work and stays healthy,
+    and the killed trainer resumes from its checkpoint to the same end."""
+    prompts = tiny / "prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt_ids":[1,{3 + i},{4 + i},{5 + i % 7}]}}\n' for i in range(16)))
+    settings = ["--sft", str(tiny / "sft"), "--prompts", str(prompts), "--steps", "12",
+                "--prompts-per-step", "4", "--samples-per-prompt", "2", "--max-new-tokens", "10", "--checkpoint-every", "2",
+                "--seed", "7", "--threads", "1"]
+
+    def ppo(out, *extra, check=True):
+        return subprocess.run([srppo_bin, "ppo", *settings, "--out", str(out), *extra], capture_output=True, text=True,
+                              check=check)
+
+    def trajectory(run):
+        with open(os.path.join(run, "metrics.jsonl")) as f:
+            return [{k: v for k, v in json.loads(line).items() if not k.startswith("seconds_") and "per_second" not in k}
+                    for line in f]
+
+    ppo(tiny / "embedded", "--pt", str(tiny / "pt"))
+    expected = trajectory(tiny / "embedded")
+    path = str(tiny / "http.sock")
+    daemon = Daemon(tiny / "pt", tiny / "sft", socket_path=path)
+    try:
+        common = ["--daemon", path]
+        killed = subprocess.Popen([srppo_bin, "ppo", *settings, "--out", str(tiny / "killed"), *common, "--client", "killed"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        other = subprocess.Popen([srppo_bin, "ppo", *settings, "--out", str(tiny / "other"), *common, "--client", "other"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        metrics = tiny / "killed" / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 5):
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        done = len(metrics.read_text().splitlines())
+        _, err = other.communicate(timeout=300)
+        assert other.returncode == 0, err
+        assert trajectory(tiny / "other") == expected
+        # Nothing of the dead trainer is left queued; the daemon still answers.
+        assert daemon.metric(path, "srppod_queue_items") == 0
+        assert call(path, "GET", "/v1/health")[0] == 200
+        resumed = subprocess.run([srppo_bin, "ppo", "--out", str(tiny / "killed"), "--resume", *common, "--threads", "1"],
+                                 capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "resuming" in resumed.stderr
+        assert trajectory(tiny / "killed") == expected
+        print(f"\nkill -9 of a trainer after {done} of 12 steps: the other trainer's 12 steps equal the embedded run; "
+              f"0 items left queued; the killed one resumed and ended equal too")
+    finally:
+        assert daemon.stop() == 0
