@@ -21,9 +21,18 @@ struct BenchScoreCommand: ParsableCommand {
         head, twice); the LM head at the scored positions. Norms, RoPE, SwiGLU and softmax are not
         counted.
 
+        --dtype f32,bf16 measures both weight precisions on the same batches; the bf16 lines carry
+        "speedup_vs_f32" (tokens/s ratio). With --prefix N, every sequence of a batch starts with the
+        same N-token prompt and is scored on the tokens after it (PPO's n samples per prompt): each
+        batch runs unshared and with prefix sharing (the prompt's keys/values computed once), and the
+        shared line carries "speedup_vs_unshared" and the largest |Δ log-prob| between the two.
+        FLOPs and tokens/s always count the unshared work, so the shared line's figures read as
+        effective throughput.
+
         Example:
           srppo bench score --model ~/.cache/srppo/models/SmolLM2-135M-Instruct.Q4_1.gguf
-          srppo bench score --model SmolLM2.gguf --batches 8x256 --threads 2 --repeats 5
+          srppo bench score --model SmolLM2.gguf --batches 8x256 --threads 2 --repeats 5 --dtype f32,bf16
+          srppo bench score --model SmolLM2.gguf --batches 4x256 --prefix 128 --threads 2
         """
     )
 
@@ -46,8 +55,20 @@ struct BenchScoreCommand: ParsableCommand {
     @Option(help: "Scored tokens at the end of each sequence (default: all but the first).")
     var scored: Int?
 
-    @Option(help: "Weight precision of the forward: f32 or bf16.")
-    var dtype: DType = .f32
+    @Option(help: "Weight precisions of the forward, comma-separated: f32, bf16.")
+    var dtype: String = "f32"
+
+    @Option(help: "Shared prompt length: sequences share their first N tokens; runs unshared and shared.")
+    var prefix: Int?
+
+    func dtypes() throws -> [DType] {
+        try dtype.split(separator: ",").map { item in
+            guard let value = DType(rawValue: String(item)) else {
+                throw ValidationError("--dtype must list f32 and/or bf16, got \"\(item)\"")
+            }
+            return value
+        }
+    }
 
     struct BatchShape {
         let sequences, tokens: Int
@@ -58,6 +79,9 @@ struct BenchScoreCommand: ParsableCommand {
             let parts = item.split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2, parts[0] > 0, parts[1] > 1 else {
                 throw ValidationError("a batch must look like 8x256 (sequences x tokens, tokens ≥ 2), got \"\(item)\"")
+            }
+            if let prefix, prefix < 1 || prefix >= parts[1] {
+                throw ValidationError("--prefix \(prefix) must be in 1..<\(parts[1]) for batch \(item)")
             }
             if let scored, scored >= parts[1] {
                 throw ValidationError("--scored \(scored) must be below the \(parts[1]) tokens of batch \(item)")
@@ -71,14 +95,11 @@ struct BenchScoreCommand: ParsableCommand {
         if let scored, scored < 1 { throw ValidationError("--scored must be at least 1") }
         _ = try Bench.threadList(threads)
         _ = try batchShapes()
+        _ = try dtypes()
+        if prefix != nil && scored != nil { throw ValidationError("--prefix sets the scored tokens: leave out --scored") }
     }
 
     func run() throws {
-        if dtype == .bf16 {
-            try CLI.orExit {
-                throw CLI.Failure(description: "--dtype bf16: the model has no bf16 weight path yet (the bf16 GEMM exists, the forward does not use it); use --dtype f32")
-            }
-        }
         let loaded = try CLI.orExit { try ModelLoader.load(path: model) }
         let llama = loaded.model
         let config = llama.config
@@ -88,29 +109,66 @@ struct BenchScoreCommand: ParsableCommand {
                 let requests = randomRequests(shape, vocabSize: config.vocabSize)
                 let scoredRows = requests.reduce(0) { $0 + $1.tokens.count - $1.firstScored }
                 let flops = forwardFlops(config, shape, scoredRows: scoredRows)
-                let seconds = try CLI.orExit { try Bench.medianSeconds(repeats: repeats) { _ = try llama.logProbs(requests) } }
                 let sgemm = sgemmReference(config, rows: shape.sequences * shape.tokens, scoredRows: scoredRows)
-                let gflops = flops / seconds / 1e9
-                Bench.emit([
-                    "bench": "score", "dtype": dtype.rawValue, "threads": threadCount, "openblas_core": Gemm.blasCoreName,
-                    "sequences": shape.sequences, "tokens_per_sequence": shape.tokens, "scored_rows": scoredRows,
-                    "repeats": repeats, "seconds": Bench.round(seconds, 4),
-                    "tokens_per_s": Bench.round(Double(shape.sequences * shape.tokens) / seconds),
-                    "gflop_per_batch": Bench.round(flops / 1e9, 2), "gflops": Bench.round(gflops),
-                    "sgemm_gflops": Bench.round(sgemm), "fraction_of_sgemm": Bench.round(gflops / sgemm, 3),
-                ])
+                var f32TokensPerSecond: Double?
+                for precision in try dtypes() {
+                    llama.weightPrecision = precision == .bf16 ? .bf16 : .f32
+                    let modes = prefix == nil ? [false] : [false, true]
+                    var unsharedSeconds = 0.0
+                    var unsharedScores: [[Float]] = []
+                    for share in modes {
+                        var scores: [[Float]] = []
+                        let seconds = try CLI.orExit {
+                            try Bench.medianSeconds(repeats: repeats) { scores = try llama.logProbs(requests, sharePrefixes: share) }
+                        }
+                        let gflops = flops / seconds / 1e9
+                        let tokensPerSecond = Double(shape.sequences * shape.tokens) / seconds
+                        var line: [String: Any] = [
+                            "bench": "score", "dtype": precision.rawValue, "threads": threadCount, "openblas_core": Gemm.blasCoreName,
+                            "sequences": shape.sequences, "tokens_per_sequence": shape.tokens, "scored_rows": scoredRows,
+                            "repeats": repeats, "seconds": Bench.round(seconds, 4),
+                            "tokens_per_s": Bench.round(tokensPerSecond),
+                            "gflop_per_batch": Bench.round(flops / 1e9, 2), "gflops": Bench.round(gflops),
+                            "sgemm_gflops": Bench.round(sgemm), "fraction_of_sgemm": Bench.round(gflops / sgemm, 3),
+                        ]
+                        if precision == .bf16 { line["bf16_kernel"] = Gemm.BF16Kernel.resolved.description }
+                        if let prefix {
+                            line["prefix"] = prefix
+                            line["share_prefixes"] = share
+                        }
+                        if share {
+                            line["speedup_vs_unshared"] = Bench.round(unsharedSeconds / seconds, 3)
+                            var worst: Float = 0
+                            for (a, b) in zip(scores, unsharedScores) { for (x, y) in zip(a, b) { worst = max(worst, abs(x - y)) } }
+                            line["max_abs_diff_vs_unshared"] = Double(worst)
+                        } else {
+                            unsharedSeconds = seconds
+                            unsharedScores = scores
+                            if precision == .f32 { f32TokensPerSecond = tokensPerSecond }
+                            if precision == .bf16, let f32TokensPerSecond {
+                                line["speedup_vs_f32"] = Bench.round(tokensPerSecond / f32TokensPerSecond, 3)
+                            }
+                        }
+                        Bench.emit(line)
+                    }
+                }
+                llama.weightPrecision = .f32
             }
         }
     }
 
+    /// Random sequences of the batch's shape; with --prefix they all start with the same prompt.
     func randomRequests(_ shape: BatchShape, vocabSize: Int) -> [ScoringRequest] {
         var state: UInt64 = 0x5EED
+        func next() -> Int32 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int32((state >> 33) % UInt64(vocabSize))
+        }
+        let prompt = (0..<(prefix ?? 0)).map { _ in next() }
         return (0..<shape.sequences).map { _ in
-            let tokens = (0..<shape.tokens).map { _ -> Int32 in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return Int32((state >> 33) % UInt64(vocabSize))
-            }
-            return ScoringRequest(tokens: tokens, firstScored: shape.tokens - (scored ?? shape.tokens - 1))
+            let tokens = prompt + (0..<shape.tokens - prompt.count).map { _ in next() }
+            let first = prefix ?? shape.tokens - (scored ?? shape.tokens - 1)
+            return ScoringRequest(tokens: tokens, firstScored: first)
         }
     }
 
