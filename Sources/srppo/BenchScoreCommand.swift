@@ -174,18 +174,18 @@ struct BenchScoreCommand: ParsableCommand {
 
     /// Multiply-adds × 2 of one forward over the batch (see the command's discussion).
     func forwardFlops(_ c: LlamaConfig, _ shape: BatchShape, scoredRows: Int) -> Double {
-        let d = Double(c.hiddenSize), f = Double(c.intermediateSize), q = Double(c.qDim), kv = Double(c.kvDim)
-        let tokens = Double(shape.sequences * shape.tokens)
-        let projections = 2 * tokens * (d * (q + 2 * kv) + q * d + 3 * d * f)
-        let L = Double(shape.tokens)
-        let attention = Double(shape.sequences) * Double(c.numHeads) * 2 * 2 * Double(c.headDim) * L * (L + 1) / 2
-        let lmHead = 2 * Double(scoredRows) * d * Double(c.vocabSize)
-        return Double(c.numLayers) * (projections + attention) + lmHead
+        Bench.forwardFlops(c, sequences: shape.sequences, tokens: shape.tokens, scoredRows: scoredRows)
     }
 
+    func sgemmReference(_ c: LlamaConfig, rows: Int, scoredRows: Int) -> Double {
+        Bench.sgemmReference(c, rows: rows, scoredRows: scoredRows, repeats: repeats)
+    }
+}
+
+extension Bench {
     /// FLOP-weighted fp32 sgemm GFLOP/s on the model's shapes: the seven projections at `rows` rows
     /// (in the proportions of one layer) and the LM head at the scored rows.
-    func sgemmReference(_ c: LlamaConfig, rows: Int, scoredRows: Int) -> Double {
+    static func sgemmReference(_ c: LlamaConfig, rows: Int, scoredRows: Int, repeats: Int) -> Double {
         let d = c.hiddenSize, f = c.intermediateSize
         let shapes: [(m: Int, n: Int, k: Int, count: Double)] = [
             (rows, c.qDim, d, 1), (rows, c.kvDim, d, 2), (rows, d, c.qDim, 1),
@@ -199,5 +199,17 @@ struct BenchScoreCommand: ParsableCommand {
             flops += s.count * problem.flops
         }
         return flops / seconds / 1e9
+    }
+
+    /// Multiply-adds × 2 of one scoring forward over `sequences` × `tokens` (projections, the causal
+    /// part of attention, the LM head at `scoredRows` rows).
+    static func forwardFlops(_ c: LlamaConfig, sequences: Int, tokens: Int, scoredRows: Int) -> Double {
+        let d = Double(c.hiddenSize), f = Double(c.intermediateSize), q = Double(c.qDim), kv = Double(c.kvDim)
+        let allTokens = Double(sequences * tokens)
+        let projections = 2 * allTokens * (d * (q + 2 * kv) + q * d + 3 * d * f)
+        let L = Double(tokens)
+        let attention = Double(sequences) * Double(c.numHeads) * 2 * 2 * Double(c.headDim) * L * (L + 1) / 2
+        let lmHead = 2 * Double(scoredRows) * d * Double(c.vocabSize)
+        return Double(c.numLayers) * (projections + attention) + lmHead
     }
 }
