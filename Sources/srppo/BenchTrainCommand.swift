@@ -17,7 +17,8 @@ struct BenchTrainCommand: ParsableCommand {
         clipping and the AdamW update (full: all 135M parameters and their moments; LoRA: the adapters
         only). Random token ids; every token but the first is scored (the loss of plain LM training).
         Prints one JSON line per mode and thread count with medians of --repeats steps and the time of
-        each phase, and the fp32 sgemm GFLOP/s of the model's forward shapes measured in the same run.
+        each phase, and the fp32 sgemm GFLOP/s of the model's forward shapes measured in the same run
+        (after each step, median: the machine's load changes both alike).
 
         FLOPs counted (multiply-add = 2), F = the scoring forward's FLOPs (see `bench score`): full
         fine-tuning 3F (forward, ∂input and ∂weight of every product), LoRA 2F (the frozen base needs
@@ -90,7 +91,6 @@ struct BenchTrainCommand: ParsableCommand {
         let forwardFlops = Bench.forwardFlops(config, sequences: sequences, tokens: tokens, scoredRows: scoredRows)
         for threadCount in try Bench.threadList(threads) {
             Parallel.threads = threadCount
-            let sgemm = Bench.sgemmReference(config, rows: sequences * tokens, scoredRows: scoredRows, repeats: repeats)
             for mode in try modeList() {
                 let full = mode == "full"
                 llama.adapters = full ? nil : LoRAAdapters(config: LoRAConfig(rank: loraRank), model: config, seed: 1)
@@ -101,26 +101,32 @@ struct BenchTrainCommand: ParsableCommand {
                 saved?.pointer.update(from: llama.weights, count: llama.layout.parameterCount)
                 var phases: [String: [Double]] = ["forward": [], "head": [], "backward": [], "optimizer": []]
                 var loss = 0.0
+                var sgemmSamples: [Double] = []
                 let weight = 1 / Float(scoredRows)
-                let seconds = try CLI.orExit {
-                    try Bench.medianSeconds(repeats: repeats) {
-                        var t = Bench.now()
-                        func lap(_ name: String) { let now = Bench.now(); phases[name]!.append(now - t); t = now }
-                        parameters.zeroGradients()
-                        let tape = try llama.trainingForward(requests, recompute: recompute)
-                        lap("forward")
-                        let head = llama.lmHeadForwardBackward(tape, computeEntropy: false,
-                                                               gradients: full ? parameters.gradients : nil) { _, _, _ in (-weight, 0) }
-                        loss = -head.logProbs.reduce(0.0) { $0 + Double($1) } / Double(scoredRows)
-                        lap("head")
-                        llama.backward(tape, headInputGradient: head.headInputGradient, into: full ? parameters.gradients : nil,
-                                       adapterGradients: full ? nil : parameters.gradients)
-                        lap("backward")
-                        _ = parameters.clipGradients(maxNorm: 1)
-                        optimizer.update(parameters, learningRate: 1e-5)
-                        lap("optimizer")
-                    }
+                var stepSeconds: [Double] = []
+                for _ in 0...repeats {  // the first step is a warm-up, left out of every median
+                    let start = Bench.now()
+                    var t = start
+                    func lap(_ name: String) { let now = Bench.now(); phases[name]!.append(now - t); t = now }
+                    parameters.zeroGradients()
+                    let tape = try CLI.orExit { try llama.trainingForward(requests, recompute: recompute) }
+                    lap("forward")
+                    let head = llama.lmHeadForwardBackward(tape, computeEntropy: false,
+                                                           gradients: full ? parameters.gradients : nil) { _, _, _ in (-weight, 0) }
+                    loss = -head.logProbs.reduce(0.0) { $0 + Double($1) } / Double(scoredRows)
+                    lap("head")
+                    llama.backward(tape, headInputGradient: head.headInputGradient, into: full ? parameters.gradients : nil,
+                                   adapterGradients: full ? nil : parameters.gradients)
+                    lap("backward")
+                    _ = parameters.clipGradients(maxNorm: 1)
+                    optimizer.update(parameters, learningRate: 1e-5)
+                    lap("optimizer")
+                    stepSeconds.append(Bench.now() - start)
+                    // The sgemm reference right after each step, so both see the same machine load.
+                    sgemmSamples.append(Bench.sgemmReference(config, rows: sequences * tokens, scoredRows: scoredRows, repeats: 1))
                 }
+                let seconds = Bench.median(Array(stepSeconds.dropFirst()))
+                let sgemm = Bench.median(Array(sgemmSamples.dropFirst()))
                 if let saved { llama.weights.update(from: saved.pointer, count: llama.layout.parameterCount) }
                 llama.adapters = nil
                 let flops = (full ? 3 : 2) * forwardFlops
