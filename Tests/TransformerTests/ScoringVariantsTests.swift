@@ -39,7 +39,9 @@ final class ScoringVariantsTests: XCTestCase {
                 Parallel.threads = threads
                 let shared = try model.logProbs(requests, sharePrefixes: true)
                 XCTAssertEqual(shared.map(\.count), requests.map { $0.tokens.count - $0.firstScored })
-                XCTAssertLessThan(maxAbsDifference(shared, alone), 1e-5, "\(config.architecture), \(threads) threads")
+                let difference = maxAbsDifference(shared, alone)
+                XCTAssertLessThan(difference, 1e-5, "\(config.architecture), \(threads) threads")
+                if threads == 1 { print("prefix sharing vs alone, \(config.architecture): max |Δ| \(difference)") }
                 // Sharing is deterministic and thread-count independent.
                 if threads > 1 { XCTAssertEqual(shared, try { Parallel.threads = 1; return try model.logProbs(requests, sharePrefixes: true) }()) }
             }
@@ -67,8 +69,9 @@ final class ScoringVariantsTests: XCTestCase {
             Parallel.threads = threads
             XCTAssertEqual(try requests.map { try model.logProbs([$0])[0] }, bf16, "\(threads) threads")
         }
-        // Sharing a prompt also works on bf16 weights.
-        XCTAssertLessThan(maxAbsDifference(try model.logProbs(requests, sharePrefixes: true), bf16), 1e-4)
+        // Sharing a prompt also works on bf16 weights (identical here; on SmolLM2 an OpenBLAS attention
+        // block of another shape can flip a bf16 rounding downstream: see test_scoring_precision.py).
+        XCTAssertLessThan(maxAbsDifference(try model.logProbs(requests, sharePrefixes: true), bf16), 1e-3)
         model.weightPrecision = .f32
         XCTAssertEqual(try model.logProbs(requests), f32)
     }
