@@ -12,8 +12,8 @@ struct BenchScoreCommand: ParsableCommand {
         discussion: """
         Scores batches of random token ids through the public LlamaModel.logProbs API. For each thread
         count and batch shape (sequences x tokens), prints one JSON line with medians of --repeats runs:
-        tokens/s, the forward's GFLOP/s and, measured in the same run at the same thread count, the fp32
-        sgemm GFLOP/s of the model's own projections and LM head at the batch's row count, so the
+        tokens/s, the forward's GFLOP/s and, measured in the same run at the same thread count (once
+        after each timed run, so both see the same machine load), the fp32 sgemm GFLOP/s of the model's own projections and LM head at the batch's row count, so the
         forward reads as a fraction of what the machine's GEMM reaches.
 
         FLOPs counted (multiply-add = 2): q, k, v, o, gate, up and down projections of every token;
@@ -109,7 +109,6 @@ struct BenchScoreCommand: ParsableCommand {
                 let requests = randomRequests(shape, vocabSize: config.vocabSize)
                 let scoredRows = requests.reduce(0) { $0 + $1.tokens.count - $1.firstScored }
                 let flops = forwardFlops(config, shape, scoredRows: scoredRows)
-                let sgemm = sgemmReference(config, rows: shape.sequences * shape.tokens, scoredRows: scoredRows)
                 var f32TokensPerSecond: Double?
                 for precision in try dtypes() {
                     llama.weightPrecision = precision == .bf16 ? .bf16 : .f32
@@ -118,9 +117,17 @@ struct BenchScoreCommand: ParsableCommand {
                     var unsharedScores: [[Float]] = []
                     for share in modes {
                         var scores: [[Float]] = []
-                        let seconds = try CLI.orExit {
-                            try Bench.medianSeconds(repeats: repeats) { scores = try llama.logProbs(requests, sharePrefixes: share) }
+                        var times: [Double] = [], sgemmSamples: [Double] = []
+                        for _ in 0...repeats {  // the first run is a warm-up, left out of the medians
+                            let start = Bench.now()
+                            scores = try CLI.orExit { try llama.logProbs(requests, sharePrefixes: share) }
+                            times.append(Bench.now() - start)
+                            // The sgemm reference right after each run, so both see the same machine load.
+                            sgemmSamples.append(Bench.sgemmReference(config, rows: shape.sequences * shape.tokens,
+                                                                     scoredRows: scoredRows, repeats: 1))
                         }
+                        let seconds = Bench.median(Array(times.dropFirst()))
+                        let sgemm = Bench.median(Array(sgemmSamples.dropFirst()))
                         let gflops = flops / seconds / 1e9
                         let tokensPerSecond = Double(shape.sequences * shape.tokens) / seconds
                         var line: [String: Any] = [
