@@ -29,12 +29,12 @@ struct ScoreCommand: ParsableCommand {
         --dtype bf16 multiplies bf16 copies of the weights (AVX-512 BF16 when
         the CPU has it, else portable C; fp32 sums): about twice as fast, and
         the log-probs move slightly. Measured on SmolLM2-135M over a text
-        corpus (BENCHMARKS.md, "bf16 scoring deviation"): per-token |Δ| mean
-        ~0.01, max ~0.2 nats. Use f32 (the default) where results must match
-        training or the daemon bit for bit.
+        chat corpus (BENCHMARKS.md, "bf16 scoring"): per-token |Δ| mean 0.014,
+        max 0.12 nats; per-response sum |Δ| mean 0.11, max 0.28. Use f32 (the
+        default) where results must match training or the daemon bit for bit.
         --share-prefixes runs a prompt shared by several lines of one batch
-        once (its keys/values reused); results equal unshared scoring up to
-        float rounding (~1e-5), not bit for bit.
+        once (its keys/values reused); fp32 results equal unshared scoring up
+        to float rounding (~1e-5), not bit for bit (bf16: within its own noise).
 
         Examples:
           echo '{"prompt_ids":[1,2,3],"response_ids":[4,5]}' \\
