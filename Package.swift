@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "WireProtocol", dependencies: ["Reward", "Transformer"]),
         .target(name: "Daemon", dependencies: [
-            "CSystemd", "CLinux", "Reward", "Transformer", "WeightImage", "WireProtocol",
+            "CSystemd", "CLinux", "Reward", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds
