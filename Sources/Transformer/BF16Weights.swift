@@ -6,7 +6,8 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case f32
     /// bf16 copies of the projection and LM-head weights through the bf16 GEMM (`vdpbf16ps` with fp32
     /// accumulation, or the portable C kernel): activations are rounded to bf16 at each product, sums
-    /// stay fp32. Norms, RoPE, attention, SwiGLU and the log-softmax stay fp32.
+    /// stay fp32. Norms, RoPE, attention, SwiGLU and the log-softmax stay fp32. Applies to the scoring
+    /// forward (`logProbs`, `headInputs`); KV-cache generation and training always use fp32.
     case bf16
 }
 

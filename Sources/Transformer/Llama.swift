@@ -157,8 +157,9 @@ public final class LlamaModel: @unchecked Sendable {
     ///
     /// A continuation of a shared prompt (context C > 0) copies the prompt's keys/values and its own
     /// into one contiguous [C + L, e] pair and cuts its query blocks at the same absolute positions
-    /// as the unshared sequence would: every block is then the same product, of the same shape, as
-    /// when the whole sequence is scored alone.
+    /// as the unshared sequence would, so its blocks have their unshared shapes. (The prompt's own
+    /// last block ends with the prompt and may be shorter than unshared: one reason sharing equals
+    /// unshared scoring only to rounding.)
     private func attention(qkv: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
         let e = c.headDim, H = c.numHeads, group = c.numHeads / c.numKVHeads, ld = c.qkvDim
