@@ -239,7 +239,7 @@ public final class LlamaModel: @unchecked Sendable {
         rmsNorm(gathered.pointer, weight: layout.finalNorm, rows: P, into: gathered.pointer, rstd: nil)
 
         let chunks = batch.scoredChunks(maxRows: Self.headRows)
-        let bf16 = bf16Weights
+        let bf16 = batch.allowsBF16 ? bf16Weights : nil
         let vocabBlocks = Self.blocks(V, width: Self.headColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
         let blockLogSumExp = AlignedBuffer<Float>(count: P * vocabBlocks.count)
         let targetLogit = AlignedBuffer<Float>(count: P)
@@ -315,7 +315,7 @@ public final class LlamaModel: @unchecked Sendable {
     func linear(_ x: UnsafePointer<Float>, inFeatures: Int, group: ProjectionGroup, layer: Int, outFeatures: Int,
                 into y: UnsafeMutablePointer<Float>, batch: PackedBatch, accumulate: Bool = false) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
-        let bf16 = bf16Weights?.matrix(group, layer: layer)
+        let bf16 = batch.allowsBF16 ? bf16Weights?.matrix(group, layer: layer) : nil
         let columnBlocks = Self.blocks(outFeatures, width: Self.linearColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
         let w = weights
         Parallel.forEachTask(batch.sequenceCount * columnBlocks.count) { _, task in
@@ -428,6 +428,9 @@ struct PackedBatch {
     var scoredTargets: [Int32] = []
     /// Scored rows per request.
     var scoredCounts: [Int] = []
+    /// Whether the projections may use the model's bf16 weights (false: fp32, e.g. the prefill of
+    /// generation, whose decode steps are fp32).
+    var allowsBF16 = true
 
     var tokenCount: Int { tokens.count }
     var sequenceCount: Int { starts.count }

@@ -92,4 +92,15 @@ final class ScoringVariantsTests: XCTestCase {
         let rounded = try model.logProbs(requests)
         XCTAssertLessThan(maxAbsDifference(bf16, rounded), maxAbsDifference(bf16, f32))
     }
+
+    /// Generation is fp32 whatever the scoring precision: its prefill skips the bf16 weights.
+    func testGenerationIgnoresTheBF16ScoringWeights() throws {
+        let config = TinyModels.config()
+        let model = TinyModels.model(config, seed: 7)
+        let request = GenerationRequest(prompt: TinyModels.randomTokens(70, vocab: config.vocabSize, seed: 4), maxNewTokens: 12,
+                                        sampling: .greedy, endTokens: [])
+        let f32 = try Generator(model: model).generate([request])
+        model.weightPrecision = .bf16
+        XCTAssertEqual(try Generator(model: model).generate([request]), f32)
+    }
 }
