@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from safetensors import safe_open
 
 from conftest import run_srppo
 
@@ -40,6 +41,19 @@ def test_sft_lowers_held_out_loss_and_the_checkpoint_reloads_exactly(tmp_path, s
         assert abs(nll - after) <= 1e-5, (folder, nll, after)
         per_token[folder.name] = [x for r in scored for x in r["logprobs"]]
     assert per_token["model"] == per_token[checkpoints[0]]
+
+    # The final model is a Hugging Face LLaMA checkpoint: config keys and tensor names as transformers has them.
+    config = json.load(open(run / "model" / "config.json"))
+    assert config["model_type"] == "llama" and config["architectures"] == ["LlamaForCausalLM"]
+    assert (config["num_hidden_layers"], config["hidden_size"], config["num_key_value_heads"]) == (30, 576, 3)
+    with safe_open(str(run / "model" / "model.safetensors"), framework="numpy") as f:
+        names = set(f.keys())
+        assert f.get_tensor("model.layers.0.self_attn.k_proj.weight").shape == (192, 576)
+    per_layer = ["input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                 "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+    expected = {f"model.layers.{i}.{p}.weight" for i in range(30) for p in per_layer}
+    expected |= {"model.embed_tokens.weight", "model.norm.weight"}  # tied: no lm_head.weight
+    assert names == expected, names ^ expected
 
     # The coherent reward (SFT − PT summed over the response) with both models in bf16 against fp32.
     rewards = {}
