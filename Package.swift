@@ -31,7 +31,8 @@ let package = Package(
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
-        .target(name: "Tokenizer", dependencies: ["ModelFiles"]),
+        .target(name: "Tokenizer", dependencies: ["ModelFiles"],
+                swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // TokenizerTests use @testable in release builds
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),

@@ -35,6 +35,10 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Input JSONL file (default: standard input).") var input: String?
     @Option(help: "Output JSONL file (default: standard output).") var output: String?
     @Option(help: "Worker threads (default: all cores; without --daemon).") var threads: Int?
+    @Option(help: "Weight precision without --daemon: f32 (reference) or bf16 (faster; see `srppo score --help`).")
+    var dtype: String = "f32"
+    @Flag(help: "Without --daemon: compute a prompt shared by several lines once (equal to float rounding).")
+    var sharePrefixes = false
 
     func validate() throws {
         if daemon != nil {
@@ -44,6 +48,10 @@ struct RewardCommand: ParsableCommand {
             guard client == nil else { throw ValidationError("--client needs --daemon") }
         }
         if let client, let problem = WireProtocol.nameProblem(client) { throw ValidationError("--client \(problem)") }
+        guard WeightPrecision(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or bf16, got \"\(dtype)\"") }
+        if daemon != nil && (dtype != "f32" || sharePrefixes) {
+            throw ValidationError("--dtype and --share-prefixes apply to in-process scoring, not --daemon")
+        }
     }
 
     func run() throws {
@@ -90,6 +98,8 @@ struct RewardCommand: ParsableCommand {
     private func score(_ requests: [RewardRequest], sftModel: LlamaModel) throws -> [ScoreResult] {
         let ptModel = pt == sft ? sftModel : try ModelLoader.load(path: pt!).model
         let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
+        for model in [ptModel, sftModel] { model.weightPrecision = WeightPrecision(rawValue: dtype)! }
+        scorer.sharePrefixes = sharePrefixes
         let eos = Set(sftModel.config.eosTokenIds.map { Int32($0) })
         return zip(requests, try scorer.score(requests)).map { request, scores in
             ScoreResult(ptLogprobs: scores.pt, sftLogprobs: scores.sft, truncated: !(request.response.last.map(eos.contains) ?? false))
