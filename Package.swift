@@ -58,7 +58,11 @@ let package = Package(
             "Daemon", "Tensor", "WeightImage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "srppo-fuzz", dependencies: ["CFuzz", "CLinux", "ModelFiles", "Transformer", "Training", "WeightImage"]),
+        .executableTarget(name: "srppo-fuzz", dependencies: [
+            "CFuzz", "CLinux", "ModelFiles", "Tokenizer", "Transformer", "Training", "WeightImage", "Daemon", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
 
         // MARK: Tests
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),

@@ -40,6 +40,8 @@ fi
 # The Python client of srppod (clients/python), editable, for the tests and examples.
 if ! .venv/bin/python -c "import srppo_client" 2>/dev/null; then
     echo "setup: installing the Python client (clients/python) into .venv"
+    # setuptools builds it in place (editable); an older setuptools needs wheel for that.
+    .venv/bin/pip install -q --disable-pip-version-check setuptools wheel
     .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation -e clients/python
 fi
 

@@ -274,7 +274,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let encoded = request.encoded
         let job = ScoreJob(client: client, id: request.id, pair: pair, items: request.items, truncated: request.truncated,
                            deadline: deadline) { result in
-            timer.withLockedValue { $0?.cancel() }
+            // Cancelled and dropped: the timer's task holds the job, whose completion holds the timer.
+            timer.withLockedValue { $0?.cancel(); $0 = nil }
             service.ledger.finish(computation, result.map { response in
                 var response = response
                 for (index, ids) in encoded.enumerated() {
