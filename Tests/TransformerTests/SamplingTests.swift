@@ -62,12 +62,20 @@ final class SamplingTests: XCTestCase {
         SamplingParameters(temperature: 0.7, topP: 0.8, minP: 0.02), SamplingParameters(temperature: 0.9, topK: 100, topP: 0.95, minP: 0.001),
     ]
 
+    // Debug builds (the sanitizer runs) check smaller rows and fewer draws: the float64 reference
+    // is ~50× slower unoptimized, and under ThreadSanitizer these two tests took ten minutes.
+    #if DEBUG
+    static let largeVocab = 4000, draws = 10_000
+    #else
+    static let largeVocab = 20000, draws = 40_000
+    #endif
+
     /// top-k, top-p and min-p keep exactly the reference's tokens, with its probabilities, on small and
-    /// vocabulary-sized rows from flat to peaked (on the flat 20 000-token rows every token is below
+    /// vocabulary-sized rows from flat to peaked (on the flat large rows every token is below
     /// the first candidate threshold, so the ladder goes all the way down).
     func testTruncationKeepsExactlyTheReferenceSets() {
         var checked = 0, skipped = 0
-        for (vocab, scale) in [(200, Float(1)), (200, 4), (20000, 0.5), (20000, 3), (20000, 8)] {
+        for (vocab, scale) in [(200, Float(1)), (200, 4), (Self.largeVocab, 0.5), (Self.largeVocab, 3), (Self.largeVocab, 8)] {
             let sampler = TokenSampler(vocabSize: vocab)
             for (row, q) in settings.enumerated() {
                 let logits = randomLogits(vocab, scale: scale, seed: UInt64(vocab + row))
@@ -100,13 +108,13 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(kept(SamplingParameters(minP: 0.3)), [1, 3, 4, 7, 2, 5])
     }
 
-    /// Draws follow the distribution: over 40 000 draws per setting, every token's frequency is
+    /// Draws follow the distribution: over 40 000 draws per setting (10 000 in debug builds), every token's frequency is
     /// within 5 standard errors (√(p(1−p)/n)) of its reference probability, no token outside the
     /// kept set is ever drawn, and each draw's log-prob is the reference's.
     func testEmpiricalFrequenciesMatchTheDistribution() {
         let logits = randomLogits(30, scale: 1.5, seed: 77)
         let sampler = TokenSampler(vocabSize: logits.count)
-        let draws = 40_000
+        let draws = Self.draws
         let cases = [SamplingParameters(), SamplingParameters(temperature: 0.5), SamplingParameters(temperature: 2, topK: 5),
                      SamplingParameters(topP: 0.8), SamplingParameters(minP: 0.1), SamplingParameters(temperature: 0.9, topK: 12, topP: 0.9, minP: 0.05)]
         for q in cases {
