@@ -155,5 +155,6 @@ def test_bench_ppo_reports_the_phase_split(tmp_path, srppo_bin):
     summary = lines[2]
     assert summary["threads"] == 1 and summary["responses_per_step"] == 8 and summary["training"] == "full fine-tuning"
     shares = [summary[f"share_{p}"] for p in ["generate", "score", "prepare", "train"]]
-    assert all(0 < s < 1 for s in shares) and 0.95 <= sum(shares) <= 1.0001
+    # Each share is rounded to 3 decimals: the sum may be off by 4 half-units.
+    assert all(0 < s < 1 for s in shares) and 0.95 <= sum(shares) <= 1.002
     assert summary["seconds_step"] > 0 and 1 <= summary["response_tokens_per_step"] <= 8 * 6
