@@ -13,6 +13,7 @@ struct SRPPO: ParsableCommand {
             RewardCommand.self,
             SFTCommand.self,
             EvalCommand.self,
+            ReportCommand.self,
             DataCommand.self,
             InspectCommand.self,
             ExportCommand.self,
