@@ -14,6 +14,7 @@ struct SRPPO: ParsableCommand {
             SFTCommand.self,
             EvalCommand.self,
             ReportCommand.self,
+            PipelineCommand.self,
             DataCommand.self,
             InspectCommand.self,
             ExportCommand.self,
