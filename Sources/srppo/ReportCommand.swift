@@ -137,7 +137,8 @@ struct RunReport {
             }
             let charts = [
                 chart("Coherent reward", "log p_SFT − log p_PT (sum)", [("reward", "reward")]),
-                chart("KL to SFT and to PT", "nats per response", [("kl_sft", "KL to SFT"), ("kl_pt", "KL to PT")]),
+                chart("KL to SFT", "nats per response", [("kl_sft", "KL to SFT")]),
+                chart("KL to PT", "nats per response", [("kl_pt", "KL to PT")]),
                 chart("Response length", "tokens", [("response_length", "length")]),
                 chart("EOS and truncation rates", "share of responses", [("eos_rate", "EOS"), ("truncation_rate", "truncated")]),
                 chart("Value loss", "clipped value loss", [("value_loss", "value loss")]),
@@ -147,6 +148,7 @@ struct RunReport {
                 .paragraph("Per step, over the step's sampled responses. The reward is the EOS-placed sum of log p_SFT − log p_PT; "
                            + "KL is the sum over response tokens of log π − log π_ref."), .charts(charts)]))
         }
+        if let timing = stageTimes() { sections.append(timing) }
         var settings: [ReportPage.Block] = []
         if let pipelineConfig { settings.append(.paragraph("pipeline.json")); settings.append(.code(pipelineConfig)) }
         for stage in stages { if let config = stage.config { settings.append(.paragraph("\(stage.name)/run-config.json")); settings.append(.code(config)) } }
@@ -224,6 +226,19 @@ struct RunReport {
             }
         }
         return rows
+    }
+
+    /// The pipeline's stages.jsonl: seconds per stage.
+    private func stageTimes() -> ReportPage.Section? {
+        let file = (folder as NSString).appendingPathComponent("stages.jsonl")
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+        let records = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        guard !records.isEmpty else { return nil }
+        let rows = records.map { r in
+            [r["stage"] as? String ?? "?", String(format: "%.1f", RunReport.number(r["seconds"]) ?? 0), "\(RunReport.number(r["exit"]).map { Int($0) } ?? -1)",
+             r["command"] as? String ?? ""]
+        }
+        return .init(title: "Stages", blocks: [.table(header: ["stage", "seconds", "exit", "command"], rows: rows)])
     }
 
     private func pct(_ x: Double) -> String { String(format: "%.1f%%", 100 * x) }

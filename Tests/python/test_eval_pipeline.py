@@ -218,14 +218,14 @@ def test_report_renders_every_plot_in_a_headless_browser(pipeline_run, tmp_path)
     start = dom.index('<pre id="probe">') + len('<pre id="probe">')
     probe = json.loads(dom[start:dom.index("</pre>", start)].replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
     charts = {c["title"]: c for c in probe["charts"]}
-    assert set(charts) == {"SFT loss", "Coherent reward", "KL to SFT and to PT", "Response length", "EOS and truncation rates",
+    assert set(charts) == {"SFT loss", "Coherent reward", "KL to SFT", "KL to PT", "Response length", "EOS and truncation rates",
                            "Value loss", "Explained variance"}
     for chart in charts.values():
         assert chart["width"] > 400
         assert chart["lines"] and all(width > 100 for _, width, _ in chart["lines"]), chart
     assert [n for n, _, _ in charts["SFT loss"]["lines"]] == ["train", "held out"]
     assert len(charts["Coherent reward"]["lines"]) == 4 and all(points == 4 for _, _, points in charts["Coherent reward"]["lines"])
-    assert len(charts["KL to SFT and to PT"]["lines"]) == 8
+    assert len(charts["KL to SFT"]["lines"]) == 4 and len(charts["EOS and truncation rates"]["lines"]) == 8
     evaluation, nll, seeds = probe["tables"][:3]
     assert [row[0] for row in evaluation[1:]] == ["pt", "sft", "srppo-eos-seed1", "srppo-eos-seed2",
                                                   "srppo-tokenwise-seed1", "srppo-tokenwise-seed2"]
