@@ -120,8 +120,9 @@ struct PipelineConfig: Codable, Equatable {
         case evalInDomain = "eval_in_domain", evalArgs = "eval_args"
     }
 
-    /// About 20 minutes on this 2-core machine (unloaded): 160 demonstrations, one SFT epoch,
-    /// 10 PPO steps for each reward placement with one seed, 60 out-of-domain evaluation tasks.
+    /// Sized for about 20 minutes on an idle 2-core machine (an estimate: SFT and evaluation were
+    /// measured, PPO not yet): 160 demonstrations, one SFT epoch, 10 PPO steps for each reward
+    /// placement with one seed, 60 out-of-domain evaluation tasks.
     static let small: PipelineConfig = {
         var c = PipelineConfig()
         c.dataSeed = 1
@@ -133,7 +134,7 @@ struct PipelineConfig: Codable, Equatable {
         c.sftBatchSize = 8
         c.sftLearningRate = 5e-5
         c.sftSeed = 0
-        c.sftArgs = []
+        c.sftArgs = ["--eval-every", "5"]
         c.ppoSteps = 10
         c.seeds = [1]
         c.placements = ["eos", "tokenwise"]
@@ -153,6 +154,7 @@ struct PipelineConfig: Codable, Equatable {
         c.evalTasks = TaskSizes.small.evalOutOfDomain
         c.inDomainTasks = TaskSizes.small.evalInDomain
         c.sftEpochs = 2
+        c.sftArgs = ["--eval-every", "10"]
         c.ppoSteps = 30
         c.seeds = [1, 2, 3]
         c.evalMaxNewTokens = 192
