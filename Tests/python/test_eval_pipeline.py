@@ -234,3 +234,28 @@ def test_report_renders_every_plot_in_a_headless_browser(pipeline_run, tmp_path)
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1280,2400",
                     (pipeline_run["out"] / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_pipeline_with_the_real_ppo_stage(srppo_bin, chat_tiny, tmp_path):
+    """The same plumbing with `srppo ppo` itself (runs once the ppo subcommand is in the binary)."""
+    if run_srppo(srppo_bin, "ppo", "--help", check=False).returncode != 0:
+        pytest.skip("this srppo has no ppo subcommand yet")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "in_domain_tasks": 3, "sft_batch_size": 4, "eval_max_new_tokens": 8,
+        "ppo_args": ["--prompts-per-step", "2", "--samples-per-prompt", "2", "--max-new-tokens", "8",
+                     "--mini-batch-size", "4", "--epochs", "1"]}))
+    out = tmp_path / "run"
+    run_srppo(srppo_bin, "pipeline", "--model", str(chat_tiny), "--out", str(out), "--config", str(config), "--demos", "8",
+              "--ppo-prompts", "4", "--eval-tasks", "3", "--ppo-steps", "2", "--seeds", "1", "--placements", "eos,tokenwise",
+              "--threads", "1")
+    for placement in ("eos", "tokenwise"):
+        metrics = jsonl(out / f"ppo-{placement}-seed1" / "metrics.jsonl")
+        assert [m["step"] for m in metrics] == [1, 2]
+        assert all(k in metrics[0] for k in ("reward", "kl_sft", "kl_pt", "response_length", "eos_rate", "truncation_rate",
+                                             "value_loss", "explained_variance"))
+        assert (out / f"ppo-{placement}-seed1" / "model" / "config.json").exists()
+    assert sorted(p.stem for p in (out / "eval").glob("*.json")) == ["pt", "sft", "srppo-eos-seed1", "srppo-tokenwise-seed1"]
+    html = (out / "report.html").read_text()
+    # SFT loss + 7 PPO plots; 2 SFT lines, 2 per PPO plot (4 for EOS and truncation), explained variance possibly NaN
+    assert html.count("<svg") == 8 and 16 <= html.count('class="series"') <= 18
