@@ -31,7 +31,8 @@ let package = Package(
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor"]),
-        .target(name: "Tokenizer", dependencies: ["ModelFiles"]),
+        .target(name: "Tokenizer", dependencies: ["ModelFiles"],
+                swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // TokenizerTests use @testable in release builds
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
@@ -40,7 +41,7 @@ let package = Package(
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "WireProtocol", dependencies: ["Reward", "Transformer"]),
         .target(name: "Daemon", dependencies: [
-            "CSystemd", "CLinux", "Reward", "Transformer", "WeightImage", "WireProtocol",
+            "CSystemd", "CLinux", "Reward", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds
@@ -58,13 +59,17 @@ let package = Package(
             "Daemon", "Tensor", "WeightImage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "srppo-fuzz", dependencies: ["CFuzz", "CLinux", "ModelFiles", "Transformer", "Training", "WeightImage"]),
+        .executableTarget(name: "srppo-fuzz", dependencies: [
+            "CFuzz", "CLinux", "ModelFiles", "Tokenizer", "Transformer", "Training", "WeightImage", "Daemon", "WireProtocol",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
 
         // MARK: Tests
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),

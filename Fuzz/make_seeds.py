@@ -62,6 +62,35 @@ def main(srppo):
     two = [json.dumps({"version": 1, "op": "list"}).encode()] * 2
     (corpus("image-protocol") / "two-requests").write_bytes(b"".join(struct.pack(">I", len(b)) + b for b in two))
 
+    write_http_seeds()
+
+
+def http_request(path, body, extra=b""):
+    data = json.dumps(body).encode()
+    return (b"POST %s HTTP/1.1\r\nHost: srppod\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), extra, len(data), data))
+
+
+def write_http_seeds():
+    """srppod requests as a client sends them: every endpoint, pipelined, chunked."""
+    score = {"id": "r1", "client": "fuzz", "deadline_ms": 1000,
+             "items": [{"prompt_ids": [1, 504, 3458], "response_ids": [314, 2]}, {"prompt": "Hi", "response": "Hello"},
+                       {"messages": [{"role": "user", "content": "Hi"}], "response": "Yo"}]}
+    seeds = {
+        "score": http_request("/v1/score", score),
+        "get-reward": http_request("/get_reward", {"query": ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>"],
+                                                   "prompts": ["<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"], "labels": [""]}),
+        "tokenize": http_request("/v1/tokenize", {"messages": [{"role": "user", "content": "Hi"}], "add_generation_prompt": True}),
+        "detokenize": http_request("/v1/detokenize", {"ids": [19556, 905, 2], "skip_special_tokens": True}),
+        "pipelined": http_request("/v1/score", score) + http_request("/v1/tokenize", {"text": "a b"}),
+        "chunked": (b"POST /v1/score HTTP/1.1\r\nHost: srppod\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"10\r\n{\"items\":[{\"prom\r\n" + b"%x\r\n" % len(b'pt_ids":[1],"response_ids":[2]}]}') +
+                    b'pt_ids":[1],"response_ids":[2]}]}\r\n0\r\n\r\n'),
+        "health": b"GET /v1/health HTTP/1.1\r\nHost: srppod\r\n\r\n",
+    }
+    for name, data in seeds.items():
+        (corpus("http-request") / name).write_bytes(data)
+
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT.parent / ".build" / "release" / "srppo"))

@@ -19,12 +19,15 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors hf-config jsonl-data image-protocol image-manifest)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors hf-config jsonl-data image-protocol image-manifest http-request)
 
 # lld: gold fails on the sanitizer's DWARF (internal error in format_file_lineno).
 swift build -c release --product srppo-fuzz --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld 2>&1 | grep -E "error|Compiling|Build complete" | tail -3
 fuzzer=.build-fuzz/release/srppo-fuzz
+# http-request runs text items and tokenize requests through SmolLM2's tokenizer when it is here.
+model_path="${SRPPO_CACHE:-$HOME/.cache/srppo}/smollm2.path"
+[ -n "${SRPPO_SMOLLM2:-}" ] || { [ -f "$model_path" ] && export SRPPO_SMOLLM2="$(cat "$model_path")"; } || true
 
 status=0
 for target in "${targets[@]}"; do

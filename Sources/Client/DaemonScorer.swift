@@ -49,6 +49,23 @@ public final class DaemonScorer: RewardScorer {
         return results
     }
 
+    /// Results of items given as ids or text (the daemon encodes text), in order, in requests of at
+    /// most the daemon's item limit (text items' token counts are not known here).
+    public func scoreItems(_ items: [ScoreItem]) throws -> [ScoreResult] {
+        var results: [ScoreResult] = []
+        var start = 0
+        while start < items.count {
+            let chunk = Array(items[start..<min(start + limits.maxItems, items.count)])
+            let response = try client.score(chunk)
+            guard response.models.pt.sha256 == identity.pt.sha256, response.models.sft.sha256 == identity.sft.sha256 else {
+                throw DaemonClientError.modelsChanged(expected: Self.describe(identity), found: Self.describe(response.models))
+            }
+            results += response.results
+            start += chunk.count
+        }
+        return results
+    }
+
     private static func describe(_ pair: ModelPairIdentity) -> String {
         "PT \(pair.pt.sha256.prefix(12)) and SFT \(pair.sft.sha256.prefix(12)) (revision \(pair.sft.revision))"
     }

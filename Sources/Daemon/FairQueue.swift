@@ -9,7 +9,9 @@ protocol Schedulable {
 }
 
 /// Waiting work of all clients: one FIFO per client, and batches formed round-robin across clients so
-/// that a client with a long queue cannot starve one that just arrived. Each client keeps its order.
+/// that a client with a long queue cannot starve one that just arrived (it waits at most one round,
+/// one item of each waiting client), and a client that returns right after being served cannot
+/// overtake those still waiting. Each client keeps its order.
 struct FairQueue<Item: Schedulable> {
     private var queues: [String: CircularBuffer<Item>] = [:]
     /// Clients with waiting items, in the order they take turns.
@@ -25,8 +27,12 @@ struct FairQueue<Item: Schedulable> {
     mutating func append(_ item: Item) {
         if queues[item.client] == nil {
             queues[item.client] = CircularBuffer()
-            // A newcomer takes its turn right before the client whose turn is next.
+            // A client with nothing waiting (new, or just served: a trainer sends its next request
+            // when the last is answered) joins at the end of the round, after every client already
+            // waiting. Joining at the front would let one closed-loop client be served again and
+            // again while others wait, whenever a batch holds fewer items than there are clients.
             ring.insert(item.client, at: cursor)
+            if ring.count > 1 { cursor += 1 }
         }
         queues[item.client]!.append(item)
         count += 1

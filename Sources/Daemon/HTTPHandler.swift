@@ -24,7 +24,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var discarding = false
     /// The last answer said "Connection: close": errors from what follows are not answered again.
     private var closing = false
-    private var pending: (computation: RequestLedger.Computation, waiter: Int, started: DispatchTime)?
+    private var pending: (computation: RequestLedger.Computation, waiter: Int, started: DispatchTime, format: AnswerFormat)?
     private var context: ChannelHandlerContext?
 
     init(service: ScoringService, peer: PeerCredentials?) {
@@ -95,13 +95,17 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func endpoint(_ uri: String) -> String {
         let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
-        return [WireProtocol.Path.score, WireProtocol.Path.models, WireProtocol.Path.health, WireProtocol.Path.ready,
-                WireProtocol.Path.metrics].contains(path) ? path : "other"
+        return Self.postPaths.contains(path) || Self.getPaths.contains(path) ? path : "other"
     }
+
+    private static let postPaths: Set<String> = [WireProtocol.Path.score, WireProtocol.Path.tokenize, WireProtocol.Path.detokenize,
+                                                 WireProtocol.Path.getReward]
+    private static let getPaths: Set<String> = [WireProtocol.Path.models, WireProtocol.Path.health, WireProtocol.Path.ready,
+                                                WireProtocol.Path.metrics]
 
     private func route(_ head: HTTPRequestHead) {
         let path = endpoint(head.uri)
-        let expected: HTTPMethod = path == WireProtocol.Path.score ? .POST : .GET
+        let expected: HTTPMethod = Self.postPaths.contains(path) ? .POST : .GET
         guard path != "other" else {
             return respond(ErrorResponse(.notFound, "no endpoint \(head.uri); see docs/daemon-api.md"), endpoint: path)
         }
@@ -122,15 +126,68 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let readiness = service.readiness()
             respond(json: readiness, status: readiness.ready ? .ok : .serviceUnavailable, endpoint: path)
         case WireProtocol.Path.metrics:
-            var buffer = context!.channel.allocator.buffer(capacity: 4096)
+            var buffer = ByteBufferAllocator().buffer(capacity: 4096)
             buffer.writeString(service.metricsText())
             write(status: .ok, contentType: "text/plain; version=0.0.4", body: buffer, endpoint: path)
         case WireProtocol.Path.models:
             guard let pair = service.pair else { return respond(notReady(), endpoint: path) }
-            respond(json: ModelsResponse(models: [pair.pt.description, pair.sft.description], limits: service.limits(for: pair)),
+            respond(json: ModelsResponse(models: [pair.pt.description, pair.sft.description], limits: service.limits(for: pair),
+                                         tokenizer: pair.text?.description),
                     endpoint: path)
+        case WireProtocol.Path.tokenize, WireProtocol.Path.detokenize:
+            text(path)
+        case WireProtocol.Path.getReward:
+            score(head, format: .openRLHF)
         default:
-            score(head)
+            score(head, format: .score)
+        }
+    }
+
+    /// Runs `work` off the event loop (tokenizing a large body must not hold up other connections),
+    /// then `then` with its result back on this connection's loop, if the connection is still there.
+    private func offload<T>(_ work: @escaping @Sendable () throws -> T, then: @escaping (HTTPHandler, Result<T, ErrorResponse>) -> Void) {
+        guard let eventLoop = context?.eventLoop else { return }
+        let loop = NIOLoopBound(self, eventLoop: eventLoop)
+        let then = NIOLoopBound(then, eventLoop: eventLoop)
+        DispatchQueue.global().async {
+            let result: Result<T, ErrorResponse>
+            do {
+                result = .success(try work())
+            } catch let error as ErrorResponse {
+                result = .failure(error)
+            } catch {
+                result = .failure(ErrorResponse(.internal, "\(error)"))
+            }
+            eventLoop.execute {
+                guard loop.value.context != nil else { return }
+                then.value(loop.value, result)
+            }
+        }
+    }
+
+    // MARK: Tokenizer
+
+    private func text(_ path: String) {
+        guard let pair = service.pair, service.state != .stopping else { return respond(notReady(), endpoint: path) }
+        guard let codec = pair.text else {
+            return respond(ErrorResponse(.textUnsupported, "this daemon has no tokenizer for its models"), endpoint: path)
+        }
+        let body = Data(body.readableBytesView)
+        let maxDepth = service.configuration.limits.maxJSONDepth
+        if path == WireProtocol.Path.tokenize {
+            offload({ try codec.tokenize(RequestValidator.decode(body, maxDepth: maxDepth)) }) { handler, result in
+                switch result {
+                case let .success(answer): handler.respond(json: answer, endpoint: path)
+                case let .failure(error): handler.respond(error, endpoint: path)
+                }
+            }
+        } else {
+            offload({ try codec.detokenize(RequestValidator.decode(body, maxDepth: maxDepth)) }) { handler, result in
+                switch result {
+                case let .success(answer): handler.respond(json: answer, endpoint: path)
+                case let .failure(error): handler.respond(error, endpoint: path)
+                }
+            }
         }
     }
 
@@ -142,19 +199,28 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Scoring
 
-    private func score(_ head: HTTPRequestHead) {
-        let path = WireProtocol.Path.score
+    /// What a scoring answer looks like: srppod's own, or OpenRLHF's remote reward model's.
+    enum AnswerFormat {
+        case score, openRLHF
+    }
+
+    private func score(_ head: HTTPRequestHead, format: AnswerFormat) {
+        let path = format == .score ? WireProtocol.Path.score : WireProtocol.Path.getReward
         guard let pair = service.pair, service.state != .stopping else { return respond(notReady(), endpoint: path) }
         let started = DispatchTime.now()
-        let request: ValidatedScore
-        do {
-            let validator = RequestValidator(limits: service.limits(for: pair), vocabSize: pair.vocabSize, eosTokenIDs: pair.eosTokenIDs)
-            request = try validator.validateScore(Data(body.readableBytesView))
-        } catch let error as ErrorResponse {
-            return respond(error, endpoint: path)
-        } catch {
-            return respond(ErrorResponse(.internal, "\(error)"), endpoint: path)
+        let validator = RequestValidator(limits: service.limits(for: pair), vocabSize: pair.vocabSize, eosTokenIDs: pair.eosTokenIDs,
+                                         text: pair.text)
+        let body = Data(body.readableBytesView)
+        offload({ format == .score ? try validator.validateScore(body) : try validator.validateRemoteReward(body) }) { handler, result in
+            switch result {
+            case let .success(request): handler.admit(request, head: head, pair: pair, format: format, started: started)
+            case let .failure(error): handler.respond(error, endpoint: path)
+            }
         }
+    }
+
+    private func admit(_ request: ValidatedScore, head: HTTPRequestHead, pair: ModelPair, format: AnswerFormat, started: DispatchTime) {
+        let path = format == .score ? WireProtocol.Path.score : WireProtocol.Path.getReward
         let client: String
         switch clientName(request, head) {
         case let .success(name): client = name
@@ -164,8 +230,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             service.log.info("new client", ["client": client, "pid": "\(peer.pid)", "uid": "\(peer.uid)", "gid": "\(peer.gid)"])
         }
 
-        let loop = NIOLoopBound(self, eventLoop: context!.eventLoop)
-        let eventLoop = context!.eventLoop
+        guard let eventLoop = context?.eventLoop else { return }
+        let loop = NIOLoopBound(self, eventLoop: eventLoop)
         let delivery: RequestLedger.Delivery = { result in
             eventLoop.execute { loop.value.deliver(result) }
         }
@@ -174,15 +240,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch admission {
         case let .replay(response):
             service.metrics.replayed()
-            respond(json: response, endpoint: path)
+            respond(json: response, endpoint: path)  // only score requests carry ids
         case .conflict:
             respond(ErrorResponse(.idConflict, "request id '\(request.id ?? "")' was already used by client '\(client)' for different items",
                                   field: "id"), endpoint: path)
         case let .joined(computation):
             service.metrics.replayed()
-            pending = (computation, waiter, started)
+            pending = (computation, waiter, started, format)
         case let .compute(computation):
-            pending = (computation, waiter, started)
+            pending = (computation, waiter, started, format)
             submit(request, client: client, pair: pair, computation: computation, on: eventLoop)
         }
     }
@@ -205,10 +271,20 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let deadlineMs = request.deadlineMs ?? service.configuration.limits.defaultDeadlineMs
         let deadline = DispatchTime.now() + .milliseconds(deadlineMs)
         let timer = NIOLockedValueBox<Scheduled<Void>?>(nil)
+        let encoded = request.encoded
         let job = ScoreJob(client: client, id: request.id, pair: pair, items: request.items, truncated: request.truncated,
                            deadline: deadline) { result in
-            timer.withLockedValue { $0?.cancel() }
-            service.ledger.finish(computation, result)
+            // Cancelled and dropped: the timer's task holds the job, whose completion holds the timer.
+            timer.withLockedValue { $0?.cancel(); $0 = nil }
+            service.ledger.finish(computation, result.map { response in
+                var response = response
+                for (index, ids) in encoded.enumerated() {
+                    guard let ids else { continue }
+                    response.results[index].promptIDs = ids.prompt.map(Int.init)
+                    response.results[index].responseIDs = ids.response.map(Int.init)
+                }
+                return response
+            })
         }
         service.ledger.setCancel(computation) {
             service.scheduler.cancel(job, with: ErrorResponse(.internal, "cancelled: every requester disconnected"))
@@ -232,10 +308,21 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.pending = nil
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - pending.started.uptimeNanoseconds) / 1e9
         service.metrics.scoreLatency(seconds: seconds)
-        switch result {
-        case let .success(response): respond(json: response, endpoint: WireProtocol.Path.score)
-        case let .failure(error): respond(error, endpoint: WireProtocol.Path.score)
+        let path = pending.format == .score ? WireProtocol.Path.score : WireProtocol.Path.getReward
+        switch (result, pending.format) {
+        case let (.success(response), .score): respond(json: response, endpoint: path)
+        case let (.success(response), .openRLHF): respond(json: remoteReward(response), endpoint: path)
+        case let (.failure(error), _): respond(error, endpoint: path)
         }
+    }
+
+    /// OpenRLHF's answer: rewards with the truncation treatment, raw scores, and per-query logs.
+    private func remoteReward(_ response: ScoreResponse) -> RemoteRewardResponse {
+        let penalty = service.configuration.truncationPenalty
+        let results = response.results
+        return RemoteRewardResponse(rewards: results.map { $0.truncated ? -penalty : $0.reward }, scores: results.map(\.reward),
+                                    extraLogs: ["coherent_reward": results.map(\.reward), "truncated": results.map { $0.truncated ? 1 : 0 },
+                                                "response_tokens": results.map { Double($0.n) }])
     }
 
     // MARK: Writing
@@ -243,7 +330,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond<T: Encodable>(json value: T, status: HTTPResponseStatus = .ok, endpoint: String) {
         do {
             let data = try WireProtocol.encode(value)
-            var buffer = context!.channel.allocator.buffer(capacity: data.count)
+            var buffer = ByteBufferAllocator().buffer(capacity: data.count)
             buffer.writeBytes(data)
             write(status: status, contentType: "application/json", body: buffer, endpoint: endpoint)
         } catch {
@@ -256,7 +343,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var extra = headers
         if let retry = error.error.retryAfterS { extra.append(("Retry-After", "\(Int(retry.rounded(.up)))")) }
         let data = (try? WireProtocol.encode(error)) ?? Data()
-        var buffer = context!.channel.allocator.buffer(capacity: data.count)
+        var buffer = ByteBufferAllocator().buffer(capacity: data.count)
         buffer.writeBytes(data)
         write(status: HTTPResponseStatus(statusCode: error.error.code.httpStatus), contentType: "application/json", body: buffer,
               endpoint: endpoint, headers: extra, close: close)

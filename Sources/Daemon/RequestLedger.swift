@@ -95,7 +95,8 @@ final class RequestLedger: @unchecked Sendable {
                 running[key] = nil
                 if case let .success(response) = result { store(key, items: computation.items, response: response) }
             }
-            defer { computation.waiters = [:] }
+            // The cancel closure holds the job, whose completion holds this computation: let go of it.
+            defer { computation.waiters = [:]; computation.cancel = nil }
             return Array(computation.waiters.values)
         }
         for waiter in waiters {

@@ -10,6 +10,8 @@ struct ValidatedScore {
     var items: [ScoringRequest]
     var truncated: [Bool]
     var tokens: Int
+    /// Per item: the ids a text item was encoded to (nil for id items), returned with its result.
+    var encoded: [(prompt: [Int32], response: [Int32])?]
 }
 
 /// Turns a request body into a `ValidatedScore` or the typed error naming what is wrong and where.
@@ -17,6 +19,7 @@ struct RequestValidator {
     let limits: Limits
     let vocabSize: Int
     let eosTokenIDs: Set<Int32>
+    var text: TextCodec? = nil
 
     func validateScore(_ body: Data) throws -> ValidatedScore {
         let request: ScoreRequest = try Self.decode(body, maxDepth: limits.maxJSONDepth)
@@ -34,34 +37,66 @@ struct RequestValidator {
             throw ErrorResponse(.tooManyItems, "\(request.items.count) items, at most \(limits.maxItems) per request: split it",
                                 field: "items")
         }
-        var items: [ScoringRequest] = []
-        var truncated: [Bool] = []
-        var tokens = 0
+        var validated = ValidatedScore(id: request.id, client: request.client, deadlineMs: request.deadlineMs, items: [], truncated: [],
+                                       tokens: 0, encoded: [])
         for (index, item) in request.items.enumerated() {
-            let (scoring, isTruncated) = try validate(item, at: "items.\(index)")
-            tokens += scoring.tokens.count
-            guard tokens <= limits.maxRequestTokens else {
-                throw ErrorResponse(.tooManyTokens, "the items hold more than \(limits.maxRequestTokens) tokens (limit per request): split it",
-                                    field: "items.\(index)")
+            let path = "items.\(index)"
+            if item.isText {
+                guard let text else {
+                    throw ErrorResponse(.textUnsupported, "\(path): text and chat items need the models' tokenizer, and this daemon has none; send \"prompt_ids\" and \"response_ids\"",
+                                        field: path)
+                }
+                let (prompt, response) = try text.encode(item, at: path)
+                try append(prompt: prompt.map(Int.init), response: response.map(Int.init), at: path, to: &validated)
+                validated.encoded.append((prompt, response))
+            } else {
+                guard let promptIDs = item.promptIDs else {
+                    throw ErrorResponse(.badRequest, "\(path): missing field \"prompt_ids\"", field: "\(path).prompt_ids")
+                }
+                guard let responseIDs = item.responseIDs else {
+                    throw ErrorResponse(.badRequest, "\(path): missing field \"response_ids\"", field: "\(path).response_ids")
+                }
+                try append(prompt: promptIDs, response: responseIDs, at: path, to: &validated)
+                validated.encoded.append(nil)
             }
-            items.append(scoring)
-            truncated.append(isTruncated)
         }
-        return ValidatedScore(id: request.id, client: request.client, deadlineMs: request.deadlineMs, items: items,
-                              truncated: truncated, tokens: tokens)
+        return validated
     }
 
-    private func validate(_ item: ScoreItem, at path: String) throws -> (ScoringRequest, truncated: Bool) {
-        if item.prompt != nil || item.response != nil || item.messages != nil {
-            throw ErrorResponse(.textUnsupported, "\(path): text and chat items need a tokenizer, which this daemon does not have yet; send \"prompt_ids\" and \"response_ids\"",
+    /// An OpenRLHF `/get_reward` request: each query split into prompt and response ids.
+    func validateRemoteReward(_ body: Data) throws -> ValidatedScore {
+        let request: RemoteRewardRequest = try Self.decode(body, maxDepth: limits.maxJSONDepth)
+        guard let text else {
+            throw ErrorResponse(.textUnsupported, "/get_reward needs the models' tokenizer, and this daemon has none")
+        }
+        if let prompts = request.prompts, prompts.count != request.query.count {
+            throw ErrorResponse(.badRequest, "\(request.query.count) queries but \(prompts.count) prompts", field: "prompts")
+        }
+        guard !request.query.isEmpty else { throw ErrorResponse(.noItems, "\"query\" is empty: nothing to score", field: "query") }
+        guard request.query.count <= limits.maxItems else {
+            throw ErrorResponse(.tooManyItems, "\(request.query.count) queries, at most \(limits.maxItems) per request: split it", field: "query")
+        }
+        var validated = ValidatedScore(id: nil, client: nil, deadlineMs: nil, items: [], truncated: [], tokens: 0, encoded: [])
+        for (index, query) in request.query.enumerated() {
+            let (prompt, response) = try text.splitQuery(query, prompt: request.prompts?[index], at: "query.\(index)")
+            try append(prompt: prompt.map(Int.init), response: response.map(Int.init), at: "query.\(index)", to: &validated)
+            validated.encoded.append((prompt, response))
+        }
+        return validated
+    }
+
+    private func append(prompt: [Int], response: [Int], at path: String, to validated: inout ValidatedScore) throws {
+        let (scoring, isTruncated) = try validate(promptIDs: prompt, responseIDs: response, at: path)
+        validated.tokens += scoring.tokens.count
+        guard validated.tokens <= limits.maxRequestTokens else {
+            throw ErrorResponse(.tooManyTokens, "the items hold more than \(limits.maxRequestTokens) tokens (limit per request): split it",
                                 field: path)
         }
-        guard let promptIDs = item.promptIDs else {
-            throw ErrorResponse(.badRequest, "\(path): missing field \"prompt_ids\"", field: "\(path).prompt_ids")
-        }
-        guard let responseIDs = item.responseIDs else {
-            throw ErrorResponse(.badRequest, "\(path): missing field \"response_ids\"", field: "\(path).response_ids")
-        }
+        validated.items.append(scoring)
+        validated.truncated.append(isTruncated)
+    }
+
+    private func validate(promptIDs: [Int], responseIDs: [Int], at path: String) throws -> (ScoringRequest, truncated: Bool) {
         guard !promptIDs.isEmpty else {
             throw ErrorResponse(.emptyPrompt, "\(path).prompt_ids is empty: at least one context token is needed", field: "\(path).prompt_ids")
         }

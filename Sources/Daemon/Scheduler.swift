@@ -63,6 +63,8 @@ final class Scheduler: @unchecked Sendable {
     private var stopped = false
     /// When the running batch started (nil when idle): the watchdog's view of progress.
     private var batchStarted: DispatchTime?
+    /// Items and tokens of the running batch (0 when idle).
+    private var running = (items: 0, tokens: 0)
 
     init(batchTokens: Int, maxQueueTokens: Int, metrics: Metrics, log: DaemonLog) {
         self.batchTokens = batchTokens
@@ -75,10 +77,16 @@ final class Scheduler: @unchecked Sendable {
         var items: Int
         var tokens: Int
         var clients: Int
+        /// The batch being computed now.
+        var runningItems = 0
+        var runningTokens = 0
     }
 
     var queueState: QueueState {
-        condition.withLock { QueueState(items: queue.count, tokens: queue.tokens, clients: queue.clients) }
+        condition.withLock {
+            QueueState(items: queue.count, tokens: queue.tokens, clients: queue.clients, runningItems: running.items,
+                       runningTokens: running.tokens)
+        }
     }
 
     /// Seconds the running batch has been computing (0 when idle).
@@ -141,11 +149,13 @@ final class Scheduler: @unchecked Sendable {
     private func nextBatch() -> [PendingItem]? {
         condition.withLock {
             batchStarted = nil
+            running = (0, 0)
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty { return nil }
             let batch = queue.nextBatch(tokenBudget: batchTokens)
             let now = DispatchTime.now()
             batchStarted = now
+            running = (batch.count, batch.reduce(0) { $0 + $1.tokens })
             for item in batch where item.job.started == nil { item.job.started = now }
             return batch
         }

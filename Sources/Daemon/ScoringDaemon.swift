@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Tokenizer
 import WeightImage
 import WireProtocol
 #if canImport(Glibc)
@@ -164,7 +165,7 @@ public final class ScoringDaemon: @unchecked Sendable {
 
         let pt = try model("pt", path: configuration.ptPath, restored: restored, sharing: nil)
         let sft = try model("sft", path: configuration.sftPath, restored: restored, sharing: pt)
-        let pair = try ModelPair(pt: pt, sft: sft)
+        let pair = try ModelPair(pt: pt, sft: sft, text: loadTextCodec(sft.model.config.eosTokenIds))
         service.install(pair)
 
         if let imageListener {
@@ -201,6 +202,26 @@ public final class ScoringDaemon: @unchecked Sendable {
         return try ServedModel(role: role, image: image, revision: 1, source: stamp, origin: .file)
     }
 
+    /// The tokenizer of `--tokenizer`, else of the SFT checkpoint, else of PT's (nil: ids only).
+    private func loadTextCodec(_ eos: [Int]) throws -> TextCodec? {
+        if let path = configuration.tokenizerPath {
+            do {
+                let encoder = try PromptResponseEncoder(tokenizer: try BPETokenizer(modelPath: path), chatTemplateFile: configuration.chatTemplatePath)
+                return TextCodec(encoder: encoder, source: path, modelEOS: eos)
+            } catch {
+                throw DaemonError.startup("--tokenizer \(path): \(error)")
+            }
+        }
+        let paths = configuration.tokenizerPath.map { [$0] } ?? [configuration.sftPath, configuration.ptPath]
+        let codec = TextCodec.load(from: paths, chatTemplateFile: configuration.chatTemplatePath, modelEOS: eos, log: log)
+        if let codec {
+            log.info("tokenizer", ["source": codec.source, "vocab": "\(codec.tokenizer.vocabularySize)"])
+        } else {
+            log.info("no tokenizer found: text requests are refused (text_unsupported)", ["paths": paths.joined(separator: ",")])
+        }
+        return codec
+    }
+
     private func statusLine(_ pair: ModelPair) -> String {
         "Serving PT \(pair.pt.identity.sha256.prefix(12)), SFT \(pair.sft.identity.sha256.prefix(12)) revision \(pair.sft.identity.revision)"
     }
@@ -225,7 +246,7 @@ public final class ScoringDaemon: @unchecked Sendable {
             } else {
                 let next = try ServedModel(role: "sft", image: sft.image, revision: current.sft.identity.revision + 1,
                                            source: sft.source, origin: sft.origin)
-                let pair = try ModelPair(pt: current.pt, sft: next)
+                let pair = try ModelPair(pt: current.pt, sft: next, text: (try? loadTextCodec(next.model.config.eosTokenIds)) ?? current.text)
                 service.install(pair)
                 imageServer?.publish(next.image)
                 imageStore.save(pair)

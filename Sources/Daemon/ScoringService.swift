@@ -15,6 +15,12 @@ public struct DaemonConfiguration: Sendable {
     /// A TCP listener (loopback unless another host is given); none unless configured.
     public var tcpHost = "127.0.0.1"
     public var tcpPort: Int?
+    /// Where the tokenizer for text requests comes from (default: the SFT checkpoint, else PT's), and
+    /// a chat template file to use instead of the model's own.
+    public var tokenizerPath: String?
+    public var chatTemplatePath: String?
+    /// What `/get_reward` gives a response cut off before EOS: minus this (the trainer's default).
+    public var truncationPenalty = 1.0
     /// When either is non-empty, only peers with one of these uids or gids (or the daemon's own uid) may
     /// score or attach images; others get 403 `permission_denied`. TCP peers have no credentials and are
     /// then refused too.
@@ -99,7 +105,8 @@ final class ScoringService: @unchecked Sendable {
         let (state, pair) = lock.withLock { (currentState, currentPair) }
         let queue = scheduler.queueState
         let ready = pair != nil && (state == .serving || state == .reloading)
-        return ReadyResponse(ready: ready, state: state.rawValue, models: pair?.identity, queueItems: queue.items, queueTokens: queue.tokens)
+        return ReadyResponse(ready: ready, state: state.rawValue, models: pair?.identity, queueItems: queue.items, queueTokens: queue.tokens,
+                             runningItems: queue.runningItems, runningTokens: queue.runningTokens)
     }
 
     func metricsText() -> String {

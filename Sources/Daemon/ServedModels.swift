@@ -47,8 +47,10 @@ public final class ModelPair: @unchecked Sendable {
     public let sft: ServedModel
     public let identity: ModelPairIdentity
     public let eosTokenIDs: Set<Int32>
+    /// The tokenizer for text requests (nil: ids only).
+    public let text: TextCodec?
 
-    public init(pt: ServedModel, sft: ServedModel) throws {
+    public init(pt: ServedModel, sft: ServedModel, text: TextCodec? = nil) throws {
         guard pt.model.config.vocabSize == sft.model.config.vocabSize else {
             throw DaemonError.configuration("PT and SFT have different vocabularies (\(pt.model.config.vocabSize) and \(sft.model.config.vocabSize) tokens): the coherent reward needs one tokenizer")
         }
@@ -56,6 +58,7 @@ public final class ModelPair: @unchecked Sendable {
         self.sft = sft
         identity = ModelPairIdentity(pt: pt.identity, sft: sft.identity)
         eosTokenIDs = Set(sft.model.config.eosTokenIds.map(Int32.init))
+        self.text = text
     }
 
     /// Same bytes: one forward pass serves both, and every reward is exactly 0.

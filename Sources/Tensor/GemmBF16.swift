@@ -60,7 +60,8 @@ extension Gemm {
     /// The same product on the calling thread only (for callers that already run in parallel),
     /// optionally for output columns `columns` only (rows `columns` of W): `c` still points at
     /// column 0 of C and only C[·, columns] is written. `columns` must start on a multiple of
-    /// `BF16Matrix.panelWidth`; the bits of each element do not depend on the range asked for.
+    /// `BF16Matrix.panelWidth`; the bits of each element do not depend on the range asked for. `ldc`
+    /// only needs to cover `columns`, so C can be a scratch block as wide as the range.
     public static func multiplySerial(
         m: Int, a: UnsafePointer<Float>, lda: Int, weights w: BF16Matrix, columns: Range<Int>? = nil,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0, kernel: BF16Kernel = .automatic
@@ -78,7 +79,8 @@ extension Gemm {
         rows: Range<Int>, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, weights w: BF16Matrix,
         c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float, kernel: BF16Kernel
     ) {
-        precondition(lda >= w.columns && ldc >= w.rows, "leading dimensions \(lda), \(ldc) too small for \(w.rows)×\(w.columns) weights")
+        // C may be a block only as wide as `columns` (c then points `columns.lowerBound` before it).
+        precondition(lda >= w.columns && ldc >= columns.count, "leading dimensions \(lda), \(ldc) too small for \(w.rows)×\(w.columns) weights")
         precondition(rows.upperBound <= Int(Int32.max) && lda <= Int(Int32.max) && ldc <= Int(Int32.max),
                      "bf16 GEMM sizes must fit in 32 bits")
         let function: @convention(c) (UnsafeMutablePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,

@@ -60,3 +60,54 @@ public struct PromptResponseEncoder: Sendable {
         return tokenizer.encode(text) + [closing]
     }
 }
+
+extension PromptResponseEncoder {
+    /// What is wrong with a text record (`encodePair`'s input), for the caller to report.
+    public enum RecordProblem: Error, Equatable, Sendable, CustomStringConvertible {
+        /// Neither `prompt` nor `messages`.
+        case missingPrompt
+        /// No `response`, and `messages` does not end with an assistant message.
+        case missingResponse
+        /// Both `prompt` and `messages`.
+        case promptAndMessages
+
+        public var description: String {
+            switch self {
+            case .missingPrompt: return "missing field \"prompt\" or \"messages\""
+            case .missingResponse: return "missing field \"response\" (or a final assistant message in \"messages\")"
+            case .promptAndMessages: return "give \"prompt\" or \"messages\", not both"
+            }
+        }
+    }
+
+    /// A text record as (prompt ids, response ids) by this encoder's rule, the one `srppo score`,
+    /// `srppo sft`, `srppo ppo` and srppod share:
+    ///
+    /// - `prompt` + `response`: plain text;
+    /// - `messages` + `response`: chat, the messages rendered with the generation prompt;
+    /// - `messages` alone: chat whose final assistant message is the response (the rest the prompt).
+    public func encodePair(prompt: String?, messages: [ChatMessage]?, response: String?) throws -> (prompt: [Int32], response: [Int32]) {
+        (try encodeRecordPrompt(prompt: prompt, messages: messages, response: response),
+         try encodeRecordResponse(messages: messages, response: response))
+    }
+
+    /// The prompt part of a record (a prompt-only record needs no response): `messages` without
+    /// `response` leave out a final assistant message. `messages` win over `prompt` (callers that
+    /// want both refused check `RecordProblem.promptAndMessages` themselves).
+    public func encodeRecordPrompt(prompt: String?, messages: [ChatMessage]?, response: String?) throws -> [Int32] {
+        if var turns = messages {
+            if response == nil, turns.last?.role == "assistant" { turns.removeLast() }
+            return try encodePrompt(messages: turns)
+        }
+        guard let prompt else { throw RecordProblem.missingPrompt }
+        return encodePrompt(prompt)
+    }
+
+    /// The response part of a record: `response`, else the final assistant message of `messages`;
+    /// closed by the end-of-turn token for chat records, EOS otherwise.
+    public func encodeRecordResponse(messages: [ChatMessage]?, response: String?) throws -> [Int32] {
+        let finalAssistant = messages?.last.flatMap { $0.role == "assistant" ? $0.content : nil }
+        guard let text = response ?? finalAssistant else { throw RecordProblem.missingResponse }
+        return try encodeResponse(text, chat: messages != nil)
+    }
+}

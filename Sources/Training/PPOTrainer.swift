@@ -22,18 +22,21 @@ public protocol ResponseSampler {
                 temperature: Double, topP: Double) throws -> [SampledResponse]
 }
 
-/// One response of a step with everything PPO computes for it, per response token.
-struct Rollout {
-    var prompt: [Int32]
-    var response: [Int32]
-    var endedWithEOS: Bool
-    var oldLogProbs: [Float]
-    var scores: RewardScores
-    var coherent: CoherentReward.Result
-    var values: [Double]
-    var rewards: [Double]
-    var advantages: [Double] = []
-    var returns: [Double] = []
+/// One response of a step with everything PPO computes for it, per response token (kept for
+/// inspection: `PPOTrainer.lastRollouts`).
+public struct Rollout {
+    public internal(set) var prompt: [Int32]
+    public internal(set) var response: [Int32]
+    public internal(set) var endedWithEOS: Bool
+    /// log π_old of each response token (the actor before this step's updates).
+    public internal(set) var oldLogProbs: [Float]
+    public internal(set) var scores: RewardScores
+    public internal(set) var coherent: CoherentReward.Result
+    public internal(set) var values: [Double]
+    /// The PPO reward per token: coherent reward (by placement) minus the KL penalty.
+    public internal(set) var rewards: [Double]
+    public internal(set) var advantages: [Double] = []
+    public internal(set) var returns: [Double] = []
 
     var request: ScoringRequest { ScoringRequest(prompt: prompt, response: response) }
 }
@@ -71,6 +74,8 @@ public final class PPOTrainer {
     let criticOptimizer: AdamW
     let headOptimizer: AdamW
     var state: PPOState
+    /// The rollouts of the latest step (before its updates), for tests and diagnostics.
+    public private(set) var lastRollouts: [Rollout] = []
 
     public var step: Int { state.step }
     public var klCoefficient: Double { state.kl.beta }
@@ -125,10 +130,10 @@ public final class PPOTrainer {
             try run.log(metrics)
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - startStep) * Double(stopAt - state.step)
-            progress.show(String(format: "ppo step %d/%d reward %.3f kl_sft %.3f len %.1f eos %.0f%% vloss %.3f ETA %@",
+            progress.show(String(format: "ppo step %d/%d reward %.3f kl_sft %.3f len %.1f eos %.0f%% vloss %.3f %.1f tok/s ETA %@",
                                  state.step, config.steps, metrics["reward"] as! Double, metrics["kl_sft"] as! Double,
                                  metrics["response_length"] as! Double, 100 * (metrics["eos_rate"] as! Double),
-                                 metrics["value_loss"] as! Double, ProgressLine.duration(eta)))
+                                 metrics["value_loss"] as! Double, metrics["tokens_per_second"] as! Double, ProgressLine.duration(eta)))
             if state.step % config.checkpointEvery == 0 || state.step == config.steps { try saveCheckpoint() }
         }
         progress.finish()
@@ -159,6 +164,11 @@ public final class PPOTrainer {
         state.rng = rng
         let sampled = try sampler.sample(actor, prompts: stepPrompts, seeds: seeds, maxNewTokens: config.maxNewTokens,
                                          temperature: config.temperature, topP: config.topP)
+        // The coherent reward goes on the EOS token: a response has ended exactly when its last token
+        // is one of the model's EOS tokens (a PAD or any other token there means it was cut off).
+        for (i, s) in sampled.enumerated() where s.endedWithEOS != (s.tokens.last.map(eosTokens.contains) ?? false) {
+            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the EOS tokens are \(eosTokens.sorted())")
+        }
         let generateSeconds = lap()
 
         // 2. Frozen models' log-probs (reward and KL references) from one scoring call.
@@ -192,6 +202,7 @@ public final class PPOTrainer {
             let whitened = PPOMath.whiten(rollouts.map(\.advantages))
             for i in rollouts.indices { rollouts[i].advantages = whitened[i] }
         }
+        lastRollouts = rollouts
         let prepareSeconds = lap()
 
         // 4. Updates.
@@ -211,6 +222,7 @@ public final class PPOTrainer {
             }
         }
         let trainSeconds = lap()
+        let stepSeconds = generateSeconds + scoreSeconds + prepareSeconds + trainSeconds
         state.step += 1
 
         // 5. Metrics and the KL controller.
@@ -241,6 +253,8 @@ public final class PPOTrainer {
             "truncation_rate": Double(rollouts.filter { !$0.endedWithEOS }.count) / Double(rollouts.count),
             "reward_clipped": rollouts.filter(\.coherent.clipped).count,
             "generated_tokens_per_second": Double(tokens) / max(generateSeconds, 1e-9),
+            "tokens_per_second": Double(tokens) / max(stepSeconds, 1e-9),
+            "seconds_step": stepSeconds,
             "seconds_generate": generateSeconds,
             "seconds_score": scoreSeconds,
             "seconds_prepare": prepareSeconds,
@@ -323,7 +337,7 @@ public final class PPOTrainer {
     /// training-state/ the critic, value head, optimizers, adapters and trainer state.
     public func saveCheckpoint() throws {
         try run.writeCheckpoint(step: state.step, keep: config.keepCheckpoints) { folder in
-            try HuggingFaceExport.save(actor.adapters.map { $0.merged(into: actor) } ?? actor, to: folder)
+            try HuggingFaceExport.save(actor.mergingAdapters(), to: folder)
             try writeExtraFiles(folder)
             let s = folder + "/training-state"
             try FileManager.default.createDirectory(atPath: s, withIntermediateDirectories: true)

@@ -205,7 +205,7 @@ public final class SFTTrainer {
     /// and under training-state/ what resuming needs (optimizer moments, adapters, trainer state).
     public func saveCheckpoint() throws {
         try run.writeCheckpoint(step: state.step, keep: config.keepCheckpoints) { folder in
-            let saved = model.adapters.map { $0.merged(into: model) } ?? model
+            let saved = model.mergingAdapters()
             try HuggingFaceExport.save(saved, to: folder)
             try writeExtraFiles(folder)
             let stateFolder = folder + "/training-state"

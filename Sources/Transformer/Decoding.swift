@@ -41,7 +41,8 @@ extension LlamaModel {
     /// cache, and leaves the logits of each prompt's next token in `logits` [prompts, V].
     func prefill(_ prompts: [[Int32]], caches: [KVCache], logits: UnsafeMutablePointer<Float>) {
         let c = config, d = c.hiddenSize
-        let batch = PackedBatch(prompts.map { ScoringRequest(tokens: $0, firstScored: $0.count) })
+        var batch = PackedBatch(prompts.map { ScoringRequest(tokens: $0, firstScored: $0.count) })
+        batch.allowsBF16 = false  // decode steps multiply fp32 weights: the prompt's keys/values must match them
         let x = AlignedBuffer<Float>(count: batch.tokenCount * d)
         let a = LayerActivations(config: c, tokens: batch.tokenCount)
         batch.tokens.withUnsafeBufferPointer { embed($0, into: x.pointer) }

@@ -19,6 +19,8 @@ public final class LlamaModel: @unchecked Sendable {
     let rope: RopeTables
     /// Low-rank adapters added to the projections in every forward pass (nil: none).
     public var adapters: LoRAAdapters?
+    /// bf16 copies of the matrix weights when `weightPrecision` is `.bf16` (see BF16Weights.swift).
+    var bf16Weights: BF16Weights?
 
     /// The flat parameter buffer (layout: `layout`).
     public var weights: UnsafeMutablePointer<Float> { storage.floats }
@@ -43,9 +45,15 @@ public final class LlamaModel: @unchecked Sendable {
     /// Per-token log-probabilities of given tokens.
     ///
     /// For each request, returns log p(tokens[i] | tokens[..<i]) for i in firstScored..<tokens.count.
-    public func logProbs(_ requests: [ScoringRequest]) throws -> [[Float]] {
+    ///
+    /// With `sharePrefixes`, requests whose context (`tokens[..<firstScored]`, the prompt) is the same
+    /// are run as one prompt and several continuations: the prompt's keys and values are computed once
+    /// and each response attends to them (PPO's n samples per prompt). The results equal scoring each
+    /// request alone up to float rounding (the products are split differently), not bit for bit; off
+    /// by default, so a request's log-probs never depend on what else is in its batch.
+    public func logProbs(_ requests: [ScoringRequest], sharePrefixes: Bool = false) throws -> [[Float]] {
         try validate(requests)
-        let batch = PackedBatch(requests)
+        let batch = PackedBatch(requests, sharePrefixes: sharePrefixes)
         let x = AlignedBuffer<Float>(count: batch.tokenCount * config.hiddenSize)
         let scratch = LayerActivations(config: config, tokens: batch.tokenCount)
         forward(batch, residual: x) { _ in scratch }
@@ -146,28 +154,50 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Causal grouped-query attention of every sequence and head: out [T, H·e] from qkv [T, H·e + 2·G·e].
     /// Queries go in blocks of `attentionBlock` rows; a block only multiplies the keys it can see.
+    ///
+    /// A continuation of a shared prompt (context C > 0) copies the prompt's keys/values and its own
+    /// into one contiguous [C + L, e] pair and cuts its query blocks at the same absolute positions
+    /// as the unshared sequence would, so its blocks have their unshared shapes. (The prompt's own
+    /// last block ends with the prompt and may be shorter than unshared: one reason sharing equals
+    /// unshared scoring only to rounding.)
     private func attention(qkv: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
         let e = c.headDim, H = c.numHeads, group = c.numHeads / c.numKVHeads, ld = c.qkvDim
         let scale = Float(1.0 / Double(e).squareRoot())
         let block = Self.attentionBlock
         let scratch = AlignedBuffer<Float>(count: Parallel.threads * block * batch.longest)
+        let shared = batch.contexts.contains { $0 > 0 }
+        let gathered = AlignedBuffer<Float>(count: shared ? Parallel.threads * 2 * batch.longest * e : 0)
         Parallel.forEachTask(batch.sequenceCount * H) { worker, task in
             let s = task / H, h = task % H, g = h / group
             let start = batch.starts[s], L = batch.lengths[s]
             let scores = scratch.pointer + worker * block * batch.longest
             let q = qkv + start * ld + h * e
-            let k = qkv + start * ld + c.qDim + g * e
-            let v = qkv + start * ld + c.qDim + c.kvDim + g * e
+            var k = UnsafePointer(qkv + start * ld + c.qDim + g * e)
+            var v = k + c.kvDim
+            var kvStride = ld
+            let C = batch.contexts[s]
+            if C > 0 {
+                // keys/values of the prompt's C rows, then of this sequence's L rows, contiguous
+                let keys = gathered.pointer + worker * 2 * batch.longest * e, values = keys + batch.longest * e
+                let prefix = qkv + batch.prefixStarts[s] * ld + c.qDim + g * e
+                for j in 0..<C + L {
+                    let row = j < C ? prefix + j * ld : qkv + (start + j - C) * ld + c.qDim + g * e
+                    (keys + j * e).update(from: row, count: e)
+                    (values + j * e).update(from: row + c.kvDim, count: e)
+                }
+                (k, v, kvStride) = (UnsafePointer(keys), UnsafePointer(values), e)
+            }
             var r0 = 0
             while r0 < L {
-                let rows = min(block, L - r0), keys = r0 + rows
+                let position = C + r0
+                let rows = min(block - position % block, L - r0), keys = position + rows
                 // scores[rows, keys] = q[r0..<r0+rows] · k[0..<keys]^T, causal softmax by rows
-                Gemm.multiplySerial(m: rows, n: keys, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
+                Gemm.multiplySerial(m: rows, n: keys, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: kvStride, transB: .transposed,
                                     c: scores, ldc: keys)
-                srppo_softmax_causal(scores, Int32(rows), Int32(keys), Int32(keys), Int32(r0), scale)
+                srppo_softmax_causal(scores, Int32(rows), Int32(keys), Int32(keys), Int32(position), scale)
                 // out[r0..<r0+rows, head h] = scores · v[0..<keys]
-                Gemm.multiplySerial(m: rows, n: e, k: keys, a: scores, lda: keys, b: v, ldb: ld,
+                Gemm.multiplySerial(m: rows, n: e, k: keys, a: scores, lda: keys, b: v, ldb: kvStride,
                                     c: out + (start + r0) * c.qDim + h * e, ldc: c.qDim)
                 r0 += rows
             }
@@ -209,7 +239,8 @@ public final class LlamaModel: @unchecked Sendable {
         rmsNorm(gathered.pointer, weight: layout.finalNorm, rows: P, into: gathered.pointer, rstd: nil)
 
         let chunks = batch.scoredChunks(maxRows: Self.headRows)
-        let vocabBlocks = Self.blocks(V, width: Self.headColumns)
+        let bf16 = batch.allowsBF16 ? bf16Weights : nil
+        let vocabBlocks = Self.blocks(V, width: Self.headColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
         let blockLogSumExp = AlignedBuffer<Float>(count: P * vocabBlocks.count)
         let targetLogit = AlignedBuffer<Float>(count: P)
         let scratch = AlignedBuffer<Float>(count: Parallel.threads * Self.headRows * Self.headColumns)
@@ -218,9 +249,15 @@ public final class LlamaModel: @unchecked Sendable {
                 let rows = chunks[task / vocabBlocks.count]
                 let b = task % vocabBlocks.count, columns = vocabBlocks[b]
                 let logits = scratch.pointer + worker * Self.headRows * Self.headColumns
-                Gemm.multiplySerial(m: rows.count, n: columns.count, k: d, a: gathered.pointer + rows.lowerBound * d, lda: d,
-                                    b: weights + layout.lmHead + columns.lowerBound * d, ldb: d, transB: .transposed,
-                                    c: logits, ldc: columns.count)
+                if let bf16 {
+                    // The kernel writes C[·, columns] from C's column 0: shift C back by the block's start.
+                    Gemm.multiplySerial(m: rows.count, a: gathered.pointer + rows.lowerBound * d, lda: d, weights: bf16.lmHead,
+                                        columns: columns, c: logits - columns.lowerBound, ldc: columns.count)
+                } else {
+                    Gemm.multiplySerial(m: rows.count, n: columns.count, k: d, a: gathered.pointer + rows.lowerBound * d, lda: d,
+                                        b: weights + layout.lmHead + columns.lowerBound * d, ldb: d, transB: .transposed,
+                                        c: logits, ldc: columns.count)
+                }
                 for (i, row) in rows.enumerated() {
                     srppo_logsumexp_rows(blockLogSumExp.pointer + row * vocabBlocks.count + b, logits + i * columns.count,
                                          1, Int32(columns.count), Int32(columns.count))
@@ -278,15 +315,22 @@ public final class LlamaModel: @unchecked Sendable {
     func linear(_ x: UnsafePointer<Float>, inFeatures: Int, group: ProjectionGroup, layer: Int, outFeatures: Int,
                 into y: UnsafeMutablePointer<Float>, batch: PackedBatch, accumulate: Bool = false) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
-        let columnBlocks = Self.blocks(outFeatures, width: Self.linearColumns)
+        let bf16 = batch.allowsBF16 ? bf16Weights?.matrix(group, layer: layer) : nil
+        let columnBlocks = Self.blocks(outFeatures, width: Self.linearColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
         let w = weights
         Parallel.forEachTask(batch.sequenceCount * columnBlocks.count) { _, task in
             let s = task / columnBlocks.count, columns = columnBlocks[task % columnBlocks.count]
             let start = batch.starts[s], L = batch.lengths[s]
             let out = y + start * outFeatures + columns.lowerBound
-            Gemm.multiplySerial(m: L, n: columns.count, k: inFeatures, a: x + start * inFeatures, lda: inFeatures,
-                                b: w + weight + columns.lowerBound * inFeatures, ldb: inFeatures, transB: .transposed,
-                                c: out, ldc: outFeatures, beta: accumulate ? 1 : 0)
+            if L == 0 { return }
+            if let bf16 {
+                Gemm.multiplySerial(m: L, a: x + start * inFeatures, lda: inFeatures, weights: bf16, columns: columns,
+                                    c: y + start * outFeatures, ldc: outFeatures, beta: accumulate ? 1 : 0)
+            } else {
+                Gemm.multiplySerial(m: L, n: columns.count, k: inFeatures, a: x + start * inFeatures, lda: inFeatures,
+                                    b: w + weight + columns.lowerBound * inFeatures, ldb: inFeatures, transB: .transposed,
+                                    c: out, ldc: outFeatures, beta: accumulate ? 1 : 0)
+            }
             if let bias {
                 for r in 0..<L {
                     srppo_add_inplace(out + r * outFeatures, w + bias + columns.lowerBound, columns.count)
@@ -316,12 +360,12 @@ public final class LlamaModel: @unchecked Sendable {
     static let linearColumns = 256
 
     /// Splits 0..<n into blocks of about `width` (a fixed function of n: results do not depend on
-    /// the thread count), boundaries on multiples of 16.
-    static func blocks(_ n: Int, width: Int) -> [Range<Int>] {
+    /// the thread count), boundaries on multiples of `align` (16; the bf16 kernel needs its panel width).
+    static func blocks(_ n: Int, width: Int, align: Int = 16) -> [Range<Int>] {
         let count = max(1, (n + width / 2) / width)
         return (0..<count).map { i in
-            let start = i == 0 ? 0 : (n * i / count) / 16 * 16
-            let end = i == count - 1 ? n : (n * (i + 1) / count) / 16 * 16
+            let start = i == 0 ? 0 : (n * i / count) / align * align
+            let end = i == count - 1 ? n : (n * (i + 1) / count) / align * align
             return start..<end
         }
     }
@@ -365,37 +409,77 @@ public enum ScoringError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A batch flattened into one token list, with where each sequence starts and which rows are scored.
+///
+/// A sequence may continue another one (prefix sharing): it then holds only the tokens after a shared
+/// prompt, its positions start after the prompt, and its attention sees the prompt sequence's keys and
+/// values first (`contexts`, `prefixStarts`).
 struct PackedBatch {
     var tokens: [Int32] = []
     var positions: [Int32] = []
     var starts: [Int] = []
     var lengths: [Int] = []
+    /// Tokens of shared prompt each sequence continues (0: none), and the row where that prompt starts.
+    var contexts: [Int] = []
+    var prefixStarts: [Int] = []
+    /// Largest context + length: positions and attention keys of one sequence.
     var longest = 0
     /// Hidden-state rows whose next token is scored, and that token, in request order.
     var scoredRows: [Int] = []
     var scoredTargets: [Int32] = []
+    /// Scored rows per request.
     var scoredCounts: [Int] = []
+    /// Whether the projections may use the model's bf16 weights (false: fp32, e.g. the prefill of
+    /// generation, whose decode steps are fp32).
+    var allowsBF16 = true
 
     var tokenCount: Int { tokens.count }
     var sequenceCount: Int { starts.count }
 
-    init(_ requests: [ScoringRequest]) {
+    init(_ requests: [ScoringRequest], sharePrefixes: Bool = false) {
+        // With sharing: for each distinct prompt asked by two or more requests, where its sequence starts.
+        var sharedPrompt: [ArraySlice<Int32>: Int] = [:]
+        if sharePrefixes {
+            var uses: [ArraySlice<Int32>: Int] = [:]
+            for r in requests { uses[r.tokens[..<r.firstScored], default: 0] += 1 }
+            for r in requests {
+                let prompt = r.tokens[..<r.firstScored]
+                guard uses[prompt]! >= 2, sharedPrompt[prompt] == nil else { continue }
+                sharedPrompt[prompt] = tokens.count
+                append(prompt, context: 0, prefixStart: 0)
+            }
+        }
         for r in requests {
-            let start = tokens.count
-            starts.append(start)
-            lengths.append(r.tokens.count)
-            longest = max(longest, r.tokens.count)
-            tokens += r.tokens
-            positions += (0..<r.tokens.count).map { Int32($0) }
-            for i in r.firstScored..<r.tokens.count {
-                scoredRows.append(start + i - 1)
-                scoredTargets.append(r.tokens[i])
+            let prompt = r.tokens[..<r.firstScored]
+            if let prefixStart = sharedPrompt[prompt] {
+                let P = prompt.count, start = tokens.count
+                append(r.tokens[P...], context: P, prefixStart: prefixStart)
+                for i in P..<r.tokens.count {
+                    scoredRows.append(i == P ? prefixStart + P - 1 : start + i - 1 - P)
+                    scoredTargets.append(r.tokens[i])
+                }
+            } else {
+                let start = tokens.count
+                append(r.tokens[...], context: 0, prefixStart: 0)
+                for i in r.firstScored..<r.tokens.count {
+                    scoredRows.append(start + i - 1)
+                    scoredTargets.append(r.tokens[i])
+                }
             }
             scoredCounts.append(r.tokens.count - r.firstScored)
         }
     }
 
-    /// Ranges of scored rows, at most `maxRows` each, never spanning two sequences.
+    private mutating func append(_ sequence: ArraySlice<Int32>, context: Int, prefixStart: Int) {
+        starts.append(tokens.count)
+        lengths.append(sequence.count)
+        contexts.append(context)
+        prefixStarts.append(prefixStart)
+        longest = max(longest, context + sequence.count)
+        tokens += sequence
+        positions += (context..<context + sequence.count).map { Int32($0) }
+    }
+
+    /// Ranges of scored rows, at most `maxRows` each, never spanning two requests.
     func scoredChunks(maxRows: Int) -> [Range<Int>] {
         var chunks: [Range<Int>] = []
         var start = 0

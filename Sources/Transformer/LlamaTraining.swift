@@ -47,6 +47,7 @@ extension LlamaModel {
     /// input is kept (T·d floats per layer) and the layer is run again during the backward: about a
     /// third more compute for a fraction of the memory, for long sequences.
     public func trainingForward(_ requests: [ScoringRequest], recompute: Bool = false) throws -> TrainingTape {
+        precondition(bf16Weights == nil, "training runs in fp32: set weightPrecision = .f32 first")
         try validate(requests)
         let batch = PackedBatch(requests)
         let T = batch.tokenCount, d = config.hiddenSize

@@ -193,3 +193,10 @@ enum ProjectionGroup {
         }
     }
 }
+
+extension LlamaModel {
+    /// The model as others will load it: itself, or a copy with its adapters folded into the weights.
+    public func mergingAdapters() -> LlamaModel {
+        adapters.map { $0.merged(into: self) } ?? self
+    }
+}

@@ -18,7 +18,7 @@ public enum ErrorCode: String, Codable, CaseIterable, Sendable {
     case invalidToken = "invalid_token"
     /// Prompt + response longer than the model's context.
     case tooLong = "too_long"
-    /// A text or chat item: the daemon has no tokenizer yet; send token ids.
+    /// Text or chat, but the daemon has no tokenizer for its models (or, for chat, no chat template): send token ids.
     case textUnsupported = "text_unsupported"
     /// Body larger than `max_body_bytes`.
     case bodyTooLarge = "body_too_large"

@@ -34,15 +34,19 @@ public struct ScoreRequest: Codable, Equatable, Sendable {
     }
 }
 
-/// One response to score, as token ids of the models' shared vocabulary.
+/// One response to score: token ids of the models' shared vocabulary (`prompt_ids` + `response_ids`),
+/// or text encoded by the daemon with the models' tokenizer by the rule `srppo score` uses
+/// (`PromptResponseEncoder`): `prompt` + `response` (plain text: the response gets EOS appended),
+/// `messages` + `response` (chat: the messages rendered with the chat template and its generation
+/// prompt; the response gets the end-of-turn token), or `messages` alone (the final assistant message
+/// is the response).
 public struct ScoreItem: Codable, Equatable, Sendable {
     /// The context: at least one token (typically BOS and the chat-formatted prompt).
     public var promptIDs: [Int]?
     /// The response whose tokens are scored; ends with an EOS token unless it was cut off. May be
     /// empty (nothing is scored; the reward is 0 and the item counts as truncated).
     public var responseIDs: [Int]?
-    /// Reserved for text requests (`prompt` + `response`, or chat `messages` + `response`): answered
-    /// `text_unsupported` until the daemon has a tokenizer.
+    /// Text forms (`text_unsupported` when the daemon has no tokenizer).
     public var prompt: String?
     public var response: String?
     public var messages: [ChatMessage]?
@@ -55,6 +59,21 @@ public struct ScoreItem: Codable, Equatable, Sendable {
         self.promptIDs = promptIDs
         self.responseIDs = responseIDs
     }
+
+    /// A plain-text item.
+    public init(prompt: String, response: String) {
+        self.prompt = prompt
+        self.response = response
+    }
+
+    /// A chat item; without `response` the final assistant message is the response.
+    public init(messages: [ChatMessage], response: String? = nil) {
+        self.messages = messages
+        self.response = response
+    }
+
+    /// Whether the item is given as text (needs the daemon's tokenizer).
+    public var isText: Bool { prompt != nil || response != nil || messages != nil }
 
     /// Token ids are read as JSON numbers and must be integers: a fraction or a number beyond 64-bit
     /// is a decoding error naming the field (Foundation would otherwise call the whole body invalid JSON).
@@ -78,7 +97,7 @@ public struct ScoreItem: Codable, Equatable, Sendable {
     }
 }
 
-/// One chat turn (reserved for text requests).
+/// One chat turn.
 public struct ChatMessage: Codable, Equatable, Sendable {
     public var role: String
     public var content: String
@@ -139,9 +158,13 @@ public struct ScoreResult: Codable, Equatable, Sendable {
     public var truncated: Bool
     /// Number of response tokens (the length of both log-prob lists).
     public var n: Int
+    /// For an item given as text: the token ids the daemon encoded it to (absent for id items).
+    public var promptIDs: [Int]?
+    public var responseIDs: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case ptLogprobs = "pt_logprobs", sftLogprobs = "sft_logprobs", reward, truncated, n
+        case promptIDs = "prompt_ids", responseIDs = "response_ids"
     }
 
     public init(ptLogprobs: [Float], sftLogprobs: [Float], truncated: Bool) {
@@ -156,5 +179,101 @@ public struct ScoreResult: Codable, Equatable, Sendable {
     /// Σ (sft − pt) in float64: the PPO trainer's sum (`CoherentReward`), so both agree to the bit.
     public static func coherentReward(pt: [Float], sft: [Float]) -> Double {
         CoherentReward().compute(sft: sft, pt: pt, endedWithEOS: true).sum
+    }
+}
+
+/// `POST /v1/tokenize`: exactly one of `text` and `messages`.
+public struct TokenizeRequest: Codable, Equatable, Sendable {
+    /// Encoded as written: special tokens in the text (`<|im_end|>`) become their ids; no BOS or EOS is added.
+    public var text: String?
+    /// Rendered with the chat template first (the rendered text is returned too).
+    public var messages: [ChatMessage]?
+    /// With `messages`: end with the assistant's generation prompt (default false).
+    public var addGenerationPrompt: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case text, messages, addGenerationPrompt = "add_generation_prompt"
+    }
+
+    public init(text: String? = nil, messages: [ChatMessage]? = nil, addGenerationPrompt: Bool? = nil) {
+        self.text = text
+        self.messages = messages
+        self.addGenerationPrompt = addGenerationPrompt
+    }
+}
+
+public struct TokenizeResponse: Codable, Equatable, Sendable {
+    public var version: Int
+    public var ids: [Int]
+    /// For `messages`: the chat template's rendering that was encoded.
+    public var text: String?
+
+    public init(ids: [Int], text: String?) {
+        version = WireProtocol.version
+        self.ids = ids
+        self.text = text
+    }
+}
+
+/// `POST /v1/detokenize`.
+public struct DetokenizeRequest: Codable, Equatable, Sendable {
+    public var ids: [Int]
+    /// Leave special tokens (`<|im_end|>`) out of the text (default false).
+    public var skipSpecialTokens: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case ids, skipSpecialTokens = "skip_special_tokens"
+    }
+
+    public init(ids: [Int], skipSpecialTokens: Bool? = nil) {
+        self.ids = ids
+        self.skipSpecialTokens = skipSpecialTokens
+    }
+}
+
+public struct DetokenizeResponse: Codable, Equatable, Sendable {
+    public var version: Int
+    /// Decoded as Hugging Face decodes (ill-formed UTF-8 becomes U+FFFD).
+    public var text: String
+
+    public init(text: String) {
+        version = WireProtocol.version
+        self.text = text
+    }
+}
+
+/// `POST /get_reward`: the request OpenRLHF's remote reward model client sends
+/// (`openrlhf.utils.remote_rm_utils.request_api_wrapper`): each `query` is the prompt and the
+/// generated response as one decoded string (special tokens kept, padding possibly around it);
+/// `prompts[i]` is the prompt text `query[i]` starts with. `labels` (and any other field) is accepted
+/// and ignored.
+public struct RemoteRewardRequest: Codable, Equatable, Sendable {
+    public var query: [String]
+    public var prompts: [String]?
+
+    public init(query: [String], prompts: [String]?) {
+        self.query = query
+        self.prompts = prompts
+    }
+}
+
+/// The answer to `POST /get_reward`, in the shape OpenRLHF reads.
+public struct RemoteRewardResponse: Codable, Equatable, Sendable {
+    /// Per query: the coherent reward when the response ended with EOS, else minus the daemon's
+    /// truncation penalty (the PPO trainer's default treatment).
+    public var rewards: [Double]
+    /// Per query: the raw coherent reward Σ (log p_SFT − log p_PT), truncated or not.
+    public var scores: [Double]
+    /// Per query, for the trainer's logs: `coherent_reward`, `truncated` (0/1), `response_tokens`.
+    public var extraLogs: [String: [Double]]
+
+    enum CodingKeys: String, CodingKey {
+        case rewards, scores, extraLogs = "extra_logs"
+    }
+
+    public init(rewards: [Double], scores: [Double], extraLogs: [String: [Double]]) {
+        self.rewards = rewards
+        self.scores = scores
+        self.extraLogs = extraLogs
     }
 }

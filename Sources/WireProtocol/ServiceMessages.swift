@@ -7,11 +7,43 @@ public struct ModelsResponse: Codable, Equatable, Sendable {
     /// PT first, then SFT. New score requests use these revisions.
     public var models: [ModelDescription]
     public var limits: Limits
+    /// The tokenizer text requests are encoded with (absent when the daemon has none: ids only).
+    public var tokenizer: TokenizerDescription?
 
-    public init(models: [ModelDescription], limits: Limits) {
+    public init(models: [ModelDescription], limits: Limits, tokenizer: TokenizerDescription? = nil) {
         version = WireProtocol.version
         self.models = models
         self.limits = limits
+        self.tokenizer = tokenizer
+    }
+}
+
+/// The daemon's tokenizer (from the SFT checkpoint, else PT's, else `--tokenizer`).
+public struct TokenizerDescription: Codable, Equatable, Sendable {
+    /// Where it was read from.
+    public var source: String
+    public var vocabSize: Int
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+    /// Whether plain-text prompts get BOS first.
+    public var addsBos: Bool
+    /// Whether chat (`messages`) requests can be encoded; the end-of-turn token closing chat responses.
+    public var chatTemplate: Bool
+    public var endOfTurn: String?
+
+    enum CodingKeys: String, CodingKey {
+        case source, vocabSize = "vocab_size", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", addsBos = "adds_bos"
+        case chatTemplate = "chat_template", endOfTurn = "end_of_turn"
+    }
+
+    public init(source: String, vocabSize: Int, bosTokenId: Int?, eosTokenId: Int?, addsBos: Bool, chatTemplate: Bool, endOfTurn: String?) {
+        self.source = source
+        self.vocabSize = vocabSize
+        self.bosTokenId = bosTokenId
+        self.eosTokenId = eosTokenId
+        self.addsBos = addsBos
+        self.chatTemplate = chatTemplate
+        self.endOfTurn = endOfTurn
     }
 }
 
@@ -121,12 +153,19 @@ public struct ReadyResponse: Codable, Equatable, Sendable {
     /// Items and tokens waiting in the scheduler's queue.
     public var queueItems: Int
     public var queueTokens: Int
+    /// Items and tokens of the batch being computed now (0 when idle).
+    public var runningItems: Int?
+    public var runningTokens: Int?
 
     enum CodingKeys: String, CodingKey {
         case version, ready, state, models, queueItems = "queue_items", queueTokens = "queue_tokens"
+        case runningItems = "running_items", runningTokens = "running_tokens"
     }
 
-    public init(ready: Bool, state: String, models: ModelPairIdentity?, queueItems: Int, queueTokens: Int) {
+    public init(ready: Bool, state: String, models: ModelPairIdentity?, queueItems: Int, queueTokens: Int, runningItems: Int = 0,
+                runningTokens: Int = 0) {
+        self.runningItems = runningItems
+        self.runningTokens = runningTokens
         version = WireProtocol.version
         self.ready = ready
         self.state = state

@@ -21,6 +21,13 @@ public enum WireProtocol {
         public static let ready = "/v1/ready"
         /// GET: Prometheus text exposition format 0.0.4.
         public static let metrics = "/metrics"
+        /// POST: text (or chat messages) to token ids with the models' tokenizer (`TokenizeRequest` → `TokenizeResponse`).
+        public static let tokenize = "/v1/tokenize"
+        /// POST: token ids to text (`DetokenizeRequest` → `DetokenizeResponse`).
+        public static let detokenize = "/v1/detokenize"
+        /// POST: OpenRLHF's remote reward model protocol (`RemoteRewardRequest` → `RemoteRewardResponse`).
+        /// Unversioned, as OpenRLHF sends it.
+        public static let getReward = "/get_reward"
     }
 
     /// Header naming the calling client (same rules as `ScoreRequest.client`, which takes precedence).

@@ -92,6 +92,8 @@ let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while recv(socket, &buffer, buffer.count, 0) > 0 {}
     },
+    // srppod's HTTP requests: NIO's HTTP/1.1 decoder, then each endpoint's body decoding and checks.
+    "http-request": HTTPRequestTarget.run,
     // A manifest received from a server, checked against a real image descriptor before mapping.
     "image-manifest": { bytes in
         let f = imageFixture()

@@ -7,6 +7,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure throughput (tokens/s, GFLOP/s) on this machine.",
         subcommands: [BenchAttachCommand.self, BenchGemmCommand.self, BenchScoreCommand.self, BenchKernelsCommand.self,
-                      BenchTokenizeCommand.self, BenchGenerateCommand.self, BenchDaemonCommand.self]
+                      BenchTokenizeCommand.self, BenchGenerateCommand.self, BenchDaemonCommand.self, BenchTrainCommand.self,
+                      BenchPPOCommand.self]
     )
 }

@@ -3,6 +3,7 @@ import Client
 import Foundation
 import Reward
 import Tensor
+import Training
 import Transformer
 import WireProtocol
 
@@ -11,7 +12,8 @@ struct RewardCommand: ParsableCommand {
         commandName: "reward",
         abstract: "Coherent rewards: per-token log-probs of responses under PT and SFT, and their difference.",
         discussion: """
-        Input is the same JSONL as `srppo score`. Output is one JSONL line per input line:
+        Input is the same JSONL as `srppo score` (ids, plain text or chat; text is encoded with the SFT \
+        model's tokenizer, or by the daemon with the same rule). Output is one JSONL line per input line:
         {"pt_logprobs":[…],"sft_logprobs":[…],"reward":…,"ends_with_eos":…,"n":…}, where reward is
         Σ_t (log p_SFT − log p_PT) over the response tokens: the coherent reward PPO places on the
         EOS token. A response whose last token is not an EOS token was cut off; PPO gives it the
@@ -33,6 +35,10 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Input JSONL file (default: standard input).") var input: String?
     @Option(help: "Output JSONL file (default: standard output).") var output: String?
     @Option(help: "Worker threads (default: all cores; without --daemon).") var threads: Int?
+    @Option(help: "Weight precision without --daemon: f32 (reference) or bf16 (faster; see `srppo score --help`).")
+    var dtype: String = "f32"
+    @Flag(help: "Without --daemon: compute a prompt shared by several lines once (equal to float rounding).")
+    var sharePrefixes = false
 
     func validate() throws {
         if daemon != nil {
@@ -42,16 +48,17 @@ struct RewardCommand: ParsableCommand {
             guard client == nil else { throw ValidationError("--client needs --daemon") }
         }
         if let client, let problem = WireProtocol.nameProblem(client) { throw ValidationError("--client \(problem)") }
+        guard WeightPrecision(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or bf16, got \"\(dtype)\"") }
+        if daemon != nil && (dtype != "f32" || sharePrefixes) {
+            throw ValidationError("--dtype and --share-prefixes apply to in-process scoring, not --daemon")
+        }
     }
 
     func run() throws {
         if let threads { Parallel.threads = threads }
         try CLI.orExit {
-            let requests = try JSONLines.read(input).map { line in
-                let pair = try ScoreInput.parse(line)
-                return RewardRequest(prompt: pair.promptIDs, response: pair.responseIDs)
-            }
-            let results = try score(requests)
+            let lines = try JSONLines.read(input)
+            let results = try daemon != nil ? scoreThroughDaemon(lines) : scoreInProcess(lines)
             let out = try JSONLines.Writer(path: output)
             for result in results {
                 try out.write(["pt_logprobs": result.ptLogprobs.map(Double.init), "sft_logprobs": result.sftLogprobs.map(Double.init),
@@ -60,14 +67,39 @@ struct RewardCommand: ParsableCommand {
         }
     }
 
-    private func score(_ requests: [RewardRequest]) throws -> [ScoreResult] {
-        if let daemon {
-            let scorer = try DaemonScorer(socketPath: daemon, clientName: client ?? "srppo-reward-\(getpid())", retryBudget: 10)
-            return try scorer.scoreResults(requests)
+    /// Id lines go as ids; text and chat lines go as text, encoded by the daemon with the same rule.
+    private func scoreThroughDaemon(_ lines: [JSONLines.Line]) throws -> [ScoreResult] {
+        let items = try lines.map { line -> ScoreItem in
+            guard ScoreInput.isText(line) else {
+                let pair = try ScoreInput.parse(line)
+                return ScoreItem(promptIDs: pair.promptIDs.map(Int.init), responseIDs: pair.responseIDs.map(Int.init))
+            }
+            let record = try line.decode(DataRecord.self)
+            var item = ScoreItem(messages: record.messages?.map { ChatMessage(role: $0.role, content: $0.content) } ?? [],
+                                 response: record.response)
+            if record.messages == nil { item.messages = nil }
+            item.prompt = record.prompt
+            return item
         }
-        let ptModel = try ModelLoader.load(path: pt!).model
-        let sftModel = try ModelLoader.load(path: sft!).model
+        let scorer = try DaemonScorer(socketPath: daemon!, clientName: client ?? "srppo-reward-\(getpid())", retryBudget: 10)
+        return try scorer.scoreItems(items)
+    }
+
+    private func scoreInProcess(_ lines: [JSONLines.Line]) throws -> [ScoreResult] {
+        let loadedSFT = try ModelLoader.load(path: sft!)
+        let encoder = try lines.contains(where: ScoreInput.isText) ? TextEncoding.encoder(for: loadedSFT) : nil
+        let requests = try lines.map { line in
+            let pair = try ScoreInput.parse(line, encoder: encoder)
+            return RewardRequest(prompt: pair.promptIDs, response: pair.responseIDs)
+        }
+        return try score(requests, sftModel: loadedSFT.model)
+    }
+
+    private func score(_ requests: [RewardRequest], sftModel: LlamaModel) throws -> [ScoreResult] {
+        let ptModel = pt == sft ? sftModel : try ModelLoader.load(path: pt!).model
         let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
+        for model in [ptModel, sftModel] { model.weightPrecision = WeightPrecision(rawValue: dtype)! }
+        scorer.sharePrefixes = sharePrefixes
         let eos = Set(sftModel.config.eosTokenIds.map { Int32($0) })
         return zip(requests, try scorer.score(requests)).map { request, scores in
             ScoreResult(ptLogprobs: scores.pt, sftLogprobs: scores.sft, truncated: !(request.response.last.map(eos.contains) ?? false))

@@ -14,7 +14,7 @@ struct SFTCommand: ParsableCommand {
         Text is rendered with the model's chat template; the response ends with the end-of-turn token,
         which is trained too. Every line is checked before training starts.
 
-        The run folder gets run-config.json, metrics.jsonl, checkpoints/step-N (Hugging Face layout,
+        The run folder gets run-config.json, heldout.jsonl (the held-out split, as score input), metrics.jsonl, checkpoints/step-N (Hugging Face layout,
         keep-N, written atomically) and, at the end, model/ — the SFT model for `srppo ppo`.
         After a crash or kill, the same command with --resume continues exactly where the newest
         checkpoint left off.
@@ -85,16 +85,13 @@ struct SFTCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("sft: resuming \(out) at step \(step)/\(trainer.totalSteps)\n".utf8))
             } else {
                 try folder.saveConfig(runConfig)
+                try Self.writeHeldOut(trainer.heldOut, to: folder.path + "/heldout.jsonl")
                 FileHandle.standardError.write(Data(
                     "sft: \(trainer.train.count) training and \(trainer.heldOut.count) held-out demonstrations, \(trainer.totalSteps) steps\n".utf8))
             }
             try trainer.run(maxSteps: maxSteps)
             if trainer.step == trainer.totalSteps {
-                try folder.writeFinalModel { folder in
-                    let final = trainer.model.adapters.map { $0.merged(into: trainer.model) } ?? trainer.model
-                    try HuggingFaceExport.save(final, to: folder)
-                    try TextEncoding.writeTokenizerFiles(for: loaded, to: folder)
-                }
+                try folder.writeFinalModel { try TextEncoding.saveModel(trainer.model, tokenizerOf: loaded, to: $0) }
                 FileHandle.standardError.write(Data("sft: done; model in \(out)/model\n".utf8))
             }
         }
@@ -155,6 +152,20 @@ struct SFTCommand: ParsableCommand {
         [epochs, batchSize, microBatchSize, evalEvery, checkpointEvery, keep, loraRank].contains { $0 != nil }
             || [learningRate, warmupRatio, weightDecay, maxGradNorm, evalFraction, loraAlpha].contains { $0 != nil }
             || schedule != nil || seed != nil || loraTargets != nil || recompute
+    }
+}
+
+extension SFTCommand {
+    /// The held-out demonstrations as `srppo score` input ({"source","prompt_ids","response_ids"}
+    /// per line): the eval loss is their mean negative log-prob per response token.
+    static func writeHeldOut(_ examples: [TokenizedExample], to path: String) throws {
+        var text = ""
+        for example in examples {
+            let object: [String: Any] = ["source": example.source, "prompt_ids": example.prompt.map(Int.init),
+                                         "response_ids": example.response.map(Int.init)]
+            text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
 

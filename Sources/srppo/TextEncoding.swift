@@ -28,6 +28,13 @@ enum TextEncoding {
         return TokenizerRecordEncoder(encoder: try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile))
     }
 
+    /// Saves a trained model (adapters merged) in Hugging Face layout with the tokenizer files of the
+    /// model it started from: the final model of `sft` and `ppo`.
+    static func saveModel(_ model: LlamaModel, tokenizerOf loaded: LoadedModel, to folder: String) throws {
+        try HuggingFaceExport.save(model.mergingAdapters(), to: folder)
+        try writeTokenizerFiles(for: loaded, to: folder)
+    }
+
     /// Writes the model's tokenizer files into a checkpoint folder: copied from a Hugging Face
     /// source, written from the metadata of a GGUF source.
     static func writeTokenizerFiles(for loaded: LoadedModel, to folder: String) throws {
@@ -43,26 +50,28 @@ enum TextEncoding {
     }
 }
 
-/// Data records to ids by `PromptResponseEncoder`'s rule. A `messages` record without `response`
-/// takes its final assistant message as the response.
+/// Data records to ids by `PromptResponseEncoder.encodePair`'s rule (shared with srppod). A `messages`
+/// record without `response` takes its final assistant message as the response.
 struct TokenizerRecordEncoder: RecordEncoder {
     let encoder: PromptResponseEncoder
 
     func encodePrompt(_ record: DataRecord) throws -> [Int32] {
-        if var turns = record.messages {
-            if record.response == nil, turns.last?.role == "assistant" { turns.removeLast() }
-            return try encoder.encodePrompt(messages: turns.map { ChatMessage(role: $0.role, content: $0.content) })
-        }
-        guard let prompt = record.prompt else { throw CLI.Failure(description: "missing field \"prompt\" or \"messages\"") }
-        return encoder.encodePrompt(prompt)
+        try reporting { try encoder.encodeRecordPrompt(prompt: record.prompt, messages: chat(record), response: record.response) }
     }
 
     func encodeResponse(_ record: DataRecord) throws -> [Int32] {
-        let isChat = record.messages != nil
-        let finalAssistant = record.messages?.last.flatMap { $0.role == "assistant" ? $0.content : nil }
-        guard let text = record.response ?? finalAssistant else {
-            throw CLI.Failure(description: "missing field \"response\" (or a final assistant message in \"messages\")")
+        try reporting { try encoder.encodeRecordResponse(messages: chat(record), response: record.response) }
+    }
+
+    private func chat(_ record: DataRecord) -> [ChatMessage]? {
+        record.messages?.map { ChatMessage(role: $0.role, content: $0.content) }
+    }
+
+    private func reporting(_ body: () throws -> [Int32]) throws -> [Int32] {
+        do {
+            return try body()
+        } catch let problem as PromptResponseEncoder.RecordProblem {
+            throw CLI.Failure(description: problem.description)
         }
-        return try encoder.encodeResponse(text, chat: isChat)
     }
 }

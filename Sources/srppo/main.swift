@@ -12,6 +12,7 @@ struct SRPPO: ParsableCommand {
             GenerateCommand.self,
             RewardCommand.self,
             SFTCommand.self,
+            PPOCommand.self,
             EvalCommand.self,
             ReportCommand.self,
             PipelineCommand.self,

@@ -17,8 +17,8 @@ struct SRPPOD: ParsableCommand {
         commandName: "srppod",
         abstract: "Serve coherent rewards and per-token log-probs of frozen PT and SFT models over a Unix socket.",
         discussion: """
-        HTTP/1.1 + JSON on the HTTP socket (docs/daemon-api.md: POST /v1/score, GET /v1/models, \
-        /v1/health, /v1/ready, /metrics); the weight images by file descriptor on the image socket \
+        HTTP/1.1 + JSON on the HTTP socket (docs/daemon-api.md: POST /v1/score, /v1/tokenize, \
+        /v1/detokenize, /get_reward (OpenRLHF), GET /v1/models, /v1/health, /v1/ready, /metrics); the weight images by file descriptor on the image socket \
         (docs/weight-image-protocol.md). Under systemd the sockets come from socket activation, named \
         'http' and 'images' (and 'tcp' for an optional TCP socket); the images are kept in systemd's fd \
         store, so a restart re-maps them instead of loading the checkpoints again. SIGHUP loads the SFT \
@@ -47,10 +47,18 @@ struct SRPPOD: ParsableCommand {
     var socketMode: String = "0660"
     @Option(help: "Group (name or number) of socket files srppod binds itself.")
     var socketGroup: String?
-    @Option(help: "Also listen on TCP at this port (none by default).")
+    @Option(help: "Also listen on TCP at this port (none by default), for trainers that only speak TCP URLs (OpenRLHF's --remote_rm_url http://127.0.0.1:PORT/get_reward).")
     var tcpPort: Int?
-    @Option(help: "Address of the TCP listener.")
+    @Option(help: "Address of the TCP listener: a loopback address unless --tcp-allow-remote.")
     var tcpHost: String = "127.0.0.1"
+    @Flag(help: "Allow a --tcp-host that is not a loopback address (TCP peers have no credentials to check).")
+    var tcpAllowRemote = false
+    @Option(help: "Tokenizer for text requests: a model path (default: the SFT checkpoint's, else PT's).")
+    var tokenizer: String?
+    @Option(help: "Jinja chat template file for chat requests, instead of the model's own.")
+    var chatTemplate: String?
+    @Option(help: "What /get_reward gives a response cut off before EOS: minus this.")
+    var truncationPenalty: Double = 1.0
     @Option(name: .customLong("allow-uid"), help: "Allow this user id (repeatable); with any --allow-uid/--allow-gid, other peers are refused.")
     var allowUIDs: [UInt32] = []
     @Option(name: .customLong("allow-gid"), help: "Allow this group id (repeatable).")
@@ -102,6 +110,9 @@ struct SRPPOD: ParsableCommand {
         guard defaultDeadlineMs <= maxDeadlineMs else { throw ValidationError("--default-deadline-ms must not exceed --max-deadline-ms") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let tcpPort, !(1...65535).contains(tcpPort) { throw ValidationError("--tcp-port must be 1 to 65535") }
+        if !tcpAllowRemote && !Self.isLoopback(tcpHost) {
+            throw ValidationError("--tcp-host \(tcpHost) is not a loopback address; add --tcp-allow-remote to listen there")
+        }
     }
 
     func run() throws {
@@ -113,6 +124,9 @@ struct SRPPOD: ParsableCommand {
         configuration.socketGroup = try socketGroup.map(Self.groupID)
         configuration.tcpPort = tcpPort
         configuration.tcpHost = tcpHost
+        configuration.tokenizerPath = tokenizer
+        configuration.chatTemplatePath = chatTemplate
+        configuration.truncationPenalty = truncationPenalty
         configuration.allowedUIDs = Set(allowUIDs)
         configuration.allowedGIDs = Set(allowGIDs)
         configuration.hugePages = hugepages
@@ -147,6 +161,13 @@ struct SRPPOD: ParsableCommand {
         }
         daemon.waitUntilStopped()
         out.write(["event": "stopped", "pid": Int(getpid())])
+    }
+
+    /// 127.0.0.0/8, ::1 or localhost.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     static func groupID(_ text: String) throws -> UInt32 {

@@ -27,8 +27,8 @@ final class FairQueueTests: XCTestCase {
         XCTAssertEqual(queue.clients, 3)
 
         let batch = queue.nextBatch(tokenBudget: 60)
-        // Newcomers take their turn before the client whose turn is next: c, b, a, then round again.
-        XCTAssertEqual(batch.map { "\($0.client)\($0.number)" }, ["c0", "b0", "a0", "b1", "a1", "a2"])
+        // Clients take turns in the order they started waiting: a, b, c, then round again.
+        XCTAssertEqual(batch.map { "\($0.client)\($0.number)" }, ["a0", "b0", "c0", "a1", "b1", "a2"])
         XCTAssertEqual(queue.count, 3)
         XCTAssertEqual(queue.tokens, 30)
         XCTAssertEqual(queue.nextBatch(tokenBudget: 60).map(\.number), [3, 4, 5])
@@ -47,17 +47,35 @@ final class FairQueueTests: XCTestCase {
         XCTAssertEqual(batch.filter { $0.client == "busy" }.map(\.number), Array(10..<19))
     }
 
+    /// Clients that each send one request at a time and send the next as soon as they are answered
+    /// (PPO trainers) are served in turn even when a batch holds one item: a client just served does
+    /// not overtake those waiting.
+    func testAClientJustServedDoesNotOvertakeThoseWaiting() {
+        var queue = FairQueue<Item>()
+        for client in ["a", "b", "c", "d"] { queue.append(Item(client: client, number: 0, tokens: 100)) }
+        var served: [String] = []
+        var sent = ["a": 0, "b": 0, "c": 0, "d": 0]
+        for _ in 0..<12 {
+            let batch = queue.nextBatch(tokenBudget: 100)
+            XCTAssertEqual(batch.count, 1)
+            let client = batch[0].client
+            served.append(client)
+            sent[client]! += 1
+            queue.append(Item(client: client, number: sent[client]!, tokens: 100))   // the next request at once
+        }
+        XCTAssertEqual(served, ["a", "b", "c", "d", "a", "b", "c", "d", "a", "b", "c", "d"])
+    }
+
     func testTokenBudgetAndOversizedItems() {
         var queue = FairQueue<Item>()
         queue.append(Item(client: "a", number: 0, tokens: 700))
         queue.append(Item(client: "b", number: 0, tokens: 500))
         queue.append(Item(client: "a", number: 1, tokens: 5000))
         queue.append(Item(client: "b", number: 1, tokens: 200))
-        // b0 (500) first as the newest client's turn, a0 does not fit beside it (1200 > 1000), b1 does.
+        // a0 (700) first, as a started waiting first; b0 does not fit beside it (1200 > 1000), nor a1.
         let first = queue.nextBatch(tokenBudget: 1000)
-        XCTAssertEqual(first.map { "\($0.client)\($0.number)" }, ["b0", "b1"])
-        // An item beyond the budget runs alone; a0 first, since a keeps its order.
-        XCTAssertEqual(queue.nextBatch(tokenBudget: 1000).map { "\($0.client)\($0.number)" }, ["a0"])
+        XCTAssertEqual(first.map { "\($0.client)\($0.number)" }, ["a0"])
+        XCTAssertEqual(queue.nextBatch(tokenBudget: 1000).map { "\($0.client)\($0.number)" }, ["b0", "b1"])
         XCTAssertEqual(queue.nextBatch(tokenBudget: 1000).map { "\($0.client)\($0.number)" }, ["a1"])
         XCTAssertTrue(queue.isEmpty)
     }

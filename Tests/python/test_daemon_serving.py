@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -155,6 +156,16 @@ def malformed_cases():
     add("text item", http(json.dumps({"items": [{"prompt": "Hi", "response": "Hello"}]})), "text_unsupported")
     add("chat item", http(json.dumps({"items": [{"messages": [{"role": "user", "content": "Hi"}], "response": "Hello"}]})),
         "text_unsupported")
+    # The tokenizer endpoints and OpenRLHF's: this daemon (tiny random models) has no tokenizer.
+    add("tokenize without a tokenizer", http('{"text": "Hi"}', path="/v1/tokenize"), "text_unsupported")
+    add("detokenize without a tokenizer", http('{"ids": [1]}', path="/v1/detokenize"), "text_unsupported")
+    add("get_reward without a tokenizer", http('{"query": ["a"], "prompts": ["a"], "labels": [""]}', path="/get_reward"),
+        "text_unsupported")
+    add("get_reward bad json", http('{"query": [', path="/get_reward"), "bad_json")
+    add("get_reward wrong type", http('{"query": "a"}', path="/get_reward"), "bad_request")
+    add("get_reward nested", http("[" * 50 + "]" * 50, path="/get_reward"), "too_deep")
+    add("GET get_reward", http("", method="GET", path="/get_reward"), "method_not_allowed")
+    add("GET tokenize", http("", method="GET", path="/v1/tokenize"), "method_not_allowed")
     # Not HTTP/1.1.
     for i, raw in enumerate([b"GARBAGE\r\n\r\n", b"POST /v1/score HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
                              b"POST /v1/score HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
@@ -225,15 +236,16 @@ STATUS = {"bad_http": 400, "bad_json": 400, "bad_request": 400, "too_deep": 400,
 # --- Back-pressure, deadlines, disconnected clients -----------------------------------------------
 
 def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
-    """One long request keeps the scheduler busy (SmolLM2, 512 tokens) while others queue behind it:
+    """One long request keeps the scheduler busy (SmolLM2, 2048 tokens: seconds of work even on an
+    idle machine) while others queue behind it:
     a request that would overflow the queue gets 503 busy with Retry-After; one whose deadline passes
     while queued gets 504 deadline_exceeded; the items of a client that hangs up are dropped unscored.
     Every other request is answered."""
     path = str(tmp_path / "http.sock")
-    daemon = Daemon(smollm2, smollm2, "--max-queue-tokens", "400", "--max-request-tokens", "400", socket_path=path)
+    daemon = Daemon(smollm2, smollm2, "--max-queue-tokens", "2048", "--max-request-tokens", "2048", socket_path=path)
     rng = random.Random(5)
     tokens = lambda n: [rng.randrange(1, 49152) for _ in range(n)]
-    long_request = {"items": [{"prompt_ids": tokens(256), "response_ids": tokens(256)}], "client": "long"}
+    long_request = {"items": [{"prompt_ids": tokens(1024), "response_ids": tokens(1024)}], "client": "long"}
     queued = {"items": [{"prompt_ids": tokens(150), "response_ids": tokens(150)}], "client": "queued"}
     results = {}
 
@@ -243,13 +255,14 @@ def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
     try:
         first = threading.Thread(target=send, args=("long", long_request))
         first.start()
-        while daemon.metric(path, "srppod_batch_items_count") == 0 and call(path, "GET", "/v1/ready")[2]["queue_items"] == 0:
-            time.sleep(0.005)   # until the long request is being computed
+        while call(path, "GET", "/v1/ready")[2]["running_tokens"] != 2048:
+            time.sleep(0.02)   # until the long request is being computed
         second = threading.Thread(target=send, args=("queued", queued))
         second.start()
         while call(path, "GET", "/v1/ready")[2]["queue_tokens"] < 300:
-            time.sleep(0.005)
-        status, headers, busy = call(path, "POST", "/v1/score", {"items": [{"prompt_ids": tokens(60), "response_ids": tokens(60)}]})
+            time.sleep(0.02)
+        # 300 queued + 1800 > 2048.
+        status, headers, busy = call(path, "POST", "/v1/score", {"items": [{"prompt_ids": tokens(450), "response_ids": tokens(450)}] * 2})
         assert status == 503 and busy["error"]["code"] == "busy"
         assert int(headers["retry-after"]) >= 1 and busy["error"]["retry_after_s"] >= 1
 
@@ -259,7 +272,7 @@ def test_full_queue_deadlines_and_disconnected_clients(tmp_path, smollm2):
         payload = json.dumps({"items": [{"prompt_ids": [1, 2, 3, 4], "response_ids": [5, 6, 7, 8]}] * 10, "client": "gone"}).encode()
         gone.sendall(b"POST /v1/score HTTP/1.1\r\nHost: srppod\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
         while call(path, "GET", "/v1/ready")[2]["queue_items"] < 11:
-            time.sleep(0.005)
+            time.sleep(0.02)
         gone.close()
 
         status, _, late = call(path, "POST", "/v1/score", {"items": [{"prompt_ids": [1, 2], "response_ids": [3]}], "deadline_ms": 50})
@@ -311,12 +324,19 @@ print(data.split(b"\\r\\n", 1)[0].split(b" ")[1].decode(), data.split(b"\\r\\n\\
 def test_socket_mode_group_and_the_peer_allow_list(tiny):
     """The socket file gets the mode and group asked for; a peer of another uid is refused with 403
     permission_denied unless its uid is on the allow-list, and its credentials are logged."""
-    path = str(tiny / "http.sock")
+    # A folder the other user can reach (pytest's own temporary folders are private to this user).
+    public = tempfile.mkdtemp(prefix="srppod-access-", dir="/tmp")
+    os.chmod(public, 0o755)
+    path = os.path.join(public, "http.sock")
     nobody = 65534
-    os.chmod(tiny, 0o755)
 
     def as_nobody():
-        out = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, path], user=nobody, capture_output=True, text=True, check=True)
+        # The client script needs only the standard library: the system Python, which another user can run
+        # (the test's own interpreter may live under a home folder that user cannot enter).
+        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        out = subprocess.run([python, "-c", CLIENT_SCRIPT, path], user=nobody, group=nobody, extra_groups=[], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
         status, body = out.stdout.split(" ", 1)
         return int(status), json.loads(body)
 
@@ -384,7 +404,7 @@ def test_metrics_are_valid_prometheus_text(tiny):
     finally:
         assert daemon.stop() == 0
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
-    sample = re.compile(r'^([a-z_]+)(\{([a-z_]+="[^"]*",?)+\})? (-?[0-9.e+-]+|\+Inf)$')
+    sample = re.compile(r'^([a-z_][a-z0-9_]*)(\{([a-z_][a-z0-9_]*="[^"]*",?)+\})? (-?[0-9.e+-]+|\+Inf)$')
     families, values = {}, {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):

@@ -118,18 +118,37 @@ def test_stream_prints_tokens_as_they_come(smollm2, srppo_bin, prompts, tmp_path
     args = ("generate", "--model", smollm2, "--greedy", "--max-new-tokens", "12", "--stream")
     streamed = run_srppo(srppo_bin, *args, "--output", str(out), input=line).stdout
     record = json.loads(out.read_text())
-    # Without a tokenizer the stream is the token ids.
-    assert streamed == " ".join(map(str, record["ids"])) + "\n"
+    # SmolLM2 has a tokenizer: the stream is the text, character for character.
+    assert streamed == record["text"] + "\n"
     two = line + line
     failed = run_srppo(srppo_bin, *args, input=two, check=False)
     assert failed.returncode == 1 and "--stream prints one generation: the input has 2 prompts" in failed.stderr
+
+
+def test_text_and_chat_prompts_are_the_tokenizers_ids(smollm2, srppo_bin):
+    def generate(record):
+        out = run_srppo(srppo_bin, "generate", "--model", smollm2, "--greedy", "--max-new-tokens", "6",
+                        input=json.dumps(record) + "\n").stdout
+        return json.loads(out)
+
+    def ids(record):
+        return json.loads(run_srppo(srppo_bin, "tokenize", "--model", smollm2, "--jsonl",
+                                    input=json.dumps(record) + "\n").stdout)["ids"]
+
+    text = generate({"prompt": "The capital of France is"})
+    assert text["ids"] == generate({"prompt_ids": ids({"text": "The capital of France is"})})["ids"]
+    messages = [{"role": "user", "content": "What is 2+2?"}]
+    chat = generate({"messages": messages})
+    assert chat["ids"] == generate({"prompt_ids": ids({"messages": messages, "add_generation_prompt": True})})["ids"]
+    decoded = run_srppo(srppo_bin, "tokenize", "--model", smollm2, "--decode", input=json.dumps({"ids": chat["ids"]}) + "\n")
+    assert chat["text"] == json.loads(decoded.stdout)["text"]
 
 
 def test_bad_input_gives_one_line_errors(smollm2, srppo_bin):
     cases = [
         ('{"prompt_ids":[1,2]}\n{"prompt_ids":[]}\n', "<stdin>:2: empty prompt"),
         ('{"prompt_ids":[1,99999]}\n', "<stdin>:1: prompt token 1 (99999) is outside the vocabulary (0..<49152)"),
-        ('{"prompt":"hello"}\n', "<stdin>:1: text prompts need a tokenizer"),
+        ('{"messages":"hi"}\n', '<stdin>:1: field "messages"'),
         ('{"prompt_ids":[1], "seed": -1}\n', '<stdin>:1: field "seed"'),
         ("not json\n", "<stdin>:1: not valid JSON"),
     ]
