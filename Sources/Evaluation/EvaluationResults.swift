@@ -9,6 +9,8 @@ public struct SetResult: Codable, Equatable, Sendable {
     public var meanResponseCharacters: Double
     public var ifeval: IFEvalSummary?
     public var gsm8k: GSM8KSummary?
+    /// How the responses were generated, when a model produced them (`srppo eval --model`).
+    public var generation: GenerationSummary?
 
     public init(name: String, responses: [String]) {
         self.name = name
@@ -19,20 +21,64 @@ public struct SetResult: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, rows, ifeval, gsm8k
+        case name, rows, ifeval, gsm8k, generation
         case meanResponseWords = "mean_response_words", meanResponseCharacters = "mean_response_characters"
     }
 }
 
-/// Everything one `srppo eval` run measured: one entry per set, plus free-form metadata (model,
-/// decoding, seeds) filled in by whoever produced the responses.
+/// Token-level facts of generated responses: lengths, and how many ended with EOS or were cut off
+/// at the token limit. Row i was decoded with seed `firstSeed + i`.
+public struct GenerationSummary: Codable, Equatable, Sendable {
+    public var meanTokens: Double
+    public var eosRate: Double
+    public var truncationRate: Double
+    public var firstSeed: UInt64
+
+    /// `tokens[i]`: row i's generated token count; `endedWithEOS[i]`: whether it stopped at EOS.
+    public init(tokens: [Int], endedWithEOS: [Bool], firstSeed: UInt64) {
+        let n = Double(max(tokens.count, 1))
+        meanTokens = Double(tokens.reduce(0, +)) / n
+        eosRate = Double(endedWithEOS.filter { $0 }.count) / n
+        truncationRate = Double(endedWithEOS.filter { !$0 }.count) / n
+        self.firstSeed = firstSeed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case meanTokens = "mean_tokens", eosRate = "eos_rate", truncationRate = "truncation_rate", firstSeed = "first_seed"
+    }
+}
+
+/// Mean negative log-likelihood per response token of a set of demonstrations under the model
+/// (the response's closing end-of-turn/EOS token included, as SFT trains it).
+public struct NLLResult: Codable, Equatable, Sendable {
+    public var name: String
+    public var examples: Int
+    public var tokens: Int
+    public var meanNLL: Double
+
+    public init(name: String, examples: Int, tokens: Int, meanNLL: Double) {
+        self.name = name
+        self.examples = examples
+        self.tokens = tokens
+        self.meanNLL = meanNLL
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, examples, tokens, meanNLL = "mean_nll"
+    }
+}
+
+/// Everything one `srppo eval` run measured: one entry per set, held-out NLL of demonstration
+/// files, plus free-form metadata (model, decoding, seeds) filled in by whoever produced the responses.
 public struct EvaluationResults: Codable, Equatable, Sendable {
     public var metadata: [String: String]
     public var sets: [SetResult]
+    public var nll: [NLLResult]?
 
-    public init(metadata: [String: String] = [:], sets: [SetResult] = []) {
+    public init(metadata: [String: String] = [:], sets: [SetResult] = [], nll: [NLLResult]? = nil) {
         self.metadata = metadata
         self.sets = sets
+        self.nll = nll
     }
 
     /// Pretty-printed JSON with sorted keys (stable for diffs).
@@ -65,6 +111,23 @@ public struct EvaluationResults: Codable, Equatable, Sendable {
             }
         }
         lines += summary.render()
+
+        let generated = sets.filter { $0.generation != nil }
+        if !generated.isEmpty {
+            lines.append("")
+            var table = TextTable(header: ["set", "mean tokens", "eos", "truncated", "first seed"])
+            for set in generated {
+                let g = set.generation!
+                table.add([set.name, String(format: "%.1f", g.meanTokens), percent(g.eosRate), percent(g.truncationRate), "\(g.firstSeed)"])
+            }
+            lines += table.render()
+        }
+        if let nll, !nll.isEmpty {
+            lines.append("")
+            var table = TextTable(header: ["demonstrations", "examples", "tokens", "mean NLL/token"])
+            for entry in nll { table.add([entry.name, "\(entry.examples)", "\(entry.tokens)", String(format: "%.4f", entry.meanNLL)]) }
+            lines += table.render()
+        }
 
         for set in sets {
             guard let ifeval = set.ifeval, !ifeval.byInstruction.isEmpty else { continue }

@@ -47,6 +47,11 @@ public struct RowError: Error, CustomStringConvertible {
     public let index: Int
     public let underlying: Error
     public var description: String { "row \(index + 1): \(underlying)" }
+
+    public init(index: Int, underlying: Error) {
+        self.index = index
+        self.underlying = underlying
+    }
 }
 
 /// Scores one set. Responses come from `respond`, which receives every prompt of the set at once

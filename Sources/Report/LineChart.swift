@@ -27,7 +27,7 @@ public struct LineChart {
         self.series = series
     }
 
-    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
     public func svg() -> String {
         let left = 64.0, right = 16.0, top = 34.0, bottom = 46.0
@@ -50,6 +50,8 @@ public struct LineChart {
         }
         out += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\" class=\"axis\">\(escape(xLabel))</text>"
         out += "<text transform=\"translate(14 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\" class=\"axis\">\(escape(yLabel))</text>"
+        // Legend box wide enough for the longest name (10 px font: about 5.6 px per character).
+        let legendWidth = min(Double(series.map(\.name.count).max() ?? 0) * 5.6 + 26, plotWidth * 0.7)
         for (i, s) in series.enumerated() where !s.points.isEmpty {
             let color = Self.palette[i % Self.palette.count]
             let path = s.points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ")
@@ -58,8 +60,8 @@ public struct LineChart {
                 out += "<circle cx=\"\(f(px(s.points[0].x)))\" cy=\"\(f(py(s.points[0].y)))\" r=\"3\" fill=\"\(color)\"/>"
             }
             let ly = top + 14 + Double(i) * 14
-            out += "<line x1=\"\(f(left + plotWidth - 120))\" x2=\"\(f(left + plotWidth - 104))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
-            out += "<text x=\"\(f(left + plotWidth - 100))\" y=\"\(f(ly))\" class=\"legend\">\(escape(s.name))</text>"
+            out += "<line x1=\"\(f(left + plotWidth - legendWidth))\" x2=\"\(f(left + plotWidth - legendWidth + 16))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+            out += "<text x=\"\(f(left + plotWidth - legendWidth + 20))\" y=\"\(f(ly))\" class=\"legend\">\(escape(s.name))</text>"
         }
         return out + "</svg>"
     }

@@ -14,6 +14,8 @@ struct SRPPO: ParsableCommand {
             SFTCommand.self,
             PPOCommand.self,
             EvalCommand.self,
+            ReportCommand.self,
+            PipelineCommand.self,
             DataCommand.self,
             InspectCommand.self,
             ExportCommand.self,

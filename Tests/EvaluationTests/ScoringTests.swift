@@ -116,4 +116,25 @@ final class ScoringTests: XCTestCase {
         XCTAssertTrue(table.contains("eval_ood  ifeval     1           0.0%          0.0%"), table)
         XCTAssertTrue(table.contains("punctuation:no_comma  1    0.0%   0.0%"), table)
     }
+
+    func testGenerationSummaryAndNLLRoundTripAndTable() throws {
+        var (set, _) = try Evaluator.evaluate(.ifeval(name: "eval_ood", rows: [row(["punctuation:no_comma"]), row(["punctuation:no_comma"])])) {
+            _ in ["a b", "c, d"]
+        }
+        set.generation = GenerationSummary(tokens: [3, 8], endedWithEOS: [true, false], firstSeed: 7)
+        XCTAssertEqual(set.generation?.meanTokens, 5.5)
+        XCTAssertEqual(set.generation?.eosRate, 0.5)
+        XCTAssertEqual(set.generation?.truncationRate, 0.5)
+        let results = EvaluationResults(metadata: [:], sets: [set], nll: [NLLResult(name: "heldout", examples: 2, tokens: 40, meanNLL: 1.25)])
+        let data = try results.jsonData()
+        XCTAssertEqual(try JSONDecoder().decode(EvaluationResults.self, from: data), results)
+        let json = String(decoding: data, as: UTF8.self)
+        XCTAssertTrue(json.contains("\"truncation_rate\" : 0.5") && json.contains("\"mean_nll\" : 1.25") && json.contains("\"first_seed\" : 7"), json)
+        let table = results.renderTable()
+        XCTAssertTrue(table.contains("eval_ood          5.5  50.0%      50.0%           7"), table)
+        XCTAssertTrue(table.contains("heldout                2      40          1.2500"), table)
+        // Results written before these fields existed still load.
+        let old = try JSONDecoder().decode(EvaluationResults.self, from: Data(#"{"metadata":{},"sets":[]}"#.utf8))
+        XCTAssertNil(old.nll)
+    }
 }
