@@ -12,20 +12,14 @@ extension WeightImage {
     /// most of a restart). On success the returned image owns `fd`; on failure `fd` is left open for
     /// the caller.
     public static func adopt(fd: Int32, manifest: WeightImageManifest, verifyHash: Bool = false) throws -> WeightImage {
-        try manifest.validateForEngine()
+        // `map` checks the manifest against this engine and the memory's size and seals (and the hash
+        // when asked); the mapping itself is not kept.
+        let hashStart = DispatchTime.now()
+        _ = try MappedWeightImage.map(fd: fd, manifest: manifest, mode: .shared, verifyHash: verifyHash)
+        let hashEnd = DispatchTime.now()
         var info = stat()
         try SystemCall.retrying("fstat") { fstat(fd, &info) }
         let size = Int(info.st_size)
-        guard size >= manifest.dataBytes else {
-            throw WeightImageError.manifestMismatch(image: manifest.name, field: "data_bytes",
-                                                    problem: "\(manifest.dataBytes), but the memory holds only \(size) bytes")
-        }
-        let missing = try Seals.missing(on: fd)
-        guard missing.isEmpty else { throw WeightImageError.notSealed(image: manifest.name, missing: missing) }
-        let hashStart = DispatchTime.now()
-        let mapped = try MappedWeightImage.map(fd: fd, manifest: manifest, mode: .shared, verifyHash: verifyHash)
-        let hashEnd = DispatchTime.now()
-        _ = mapped
         // hugetlbfs reports its page size as the block size.
         let systemPage = Int(sysconf(Int32(_SC_PAGESIZE)))
         let pageSize = Int(info.st_blksize)
