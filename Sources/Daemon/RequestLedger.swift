@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Transformer
 import WireProtocol
 
@@ -38,7 +39,8 @@ final class RequestLedger: @unchecked Sendable {
     private let lock = NSLock()
     private var running: [String: Computation] = [:]
     private var answers: [String: (items: [ScoringRequest], response: ScoreResponse)] = [:]
-    private var answerOrder: [String] = []
+    /// Keys of `answers`, oldest first (a ring: dropping the oldest must not shift 10 000 keys).
+    private var answerOrder = CircularBuffer<String>()
     private var nextWaiter = 0
 
     init(capacity: Int) {
@@ -112,10 +114,6 @@ final class RequestLedger: @unchecked Sendable {
     private func store(_ key: String, items: [ScoringRequest], response: ScoreResponse) {
         answers[key] = (items, response)
         answerOrder.append(key)
-        if answerOrder.count > capacity {
-            let dropped = answerOrder.count - capacity
-            for old in answerOrder.prefix(dropped) { answers[old] = nil }
-            answerOrder.removeFirst(dropped)
-        }
+        while answerOrder.count > capacity { answers[answerOrder.removeFirst()] = nil }
     }
 }
