@@ -15,12 +15,14 @@ struct PipelineCommand: ParsableCommand {
 
           data/                 srppo data generate (+ chat-format copies: sft_chat.jsonl,
                                 ppo_prompts_chat.jsonl, heldout_chat.jsonl)
-          sft/                  srppo sft --model PT --data data/sft_chat.jsonl
+          sft/                  srppo sft --model PT --data data/sft_chat.jsonl --seed SFT_SEED
+                                (with --sft-per-seed: sft-seedS/ with --seed S, one per seed,
+                                and seed S's PPO runs start from sft-seedS/model)
           ppo-P-seedS/          srppo ppo --pt PT --sft sft/model --prompts data/sft_chat.jsonl
                                 --prompts data/ppo_prompts_chat.jsonl --out … --steps N --seed S
                                 --reward-placement P        (P in placements, S in seeds)
           eval/LABEL.json       srppo eval --model M --set data/eval_ood.jsonl [--set data/eval_in_domain.jsonl]
-                                --nll data/heldout_chat.jsonl   (LABEL: pt, sft, srppo-P-seedS)
+                                --nll data/heldout_chat.jsonl   (LABEL: pt, sft or sft-seedS, srppo-P-seedS)
           report.html           srppo report
           pipeline.json         the resolved settings; stages.jsonl: seconds per stage; pipeline.log
 
@@ -40,6 +42,8 @@ struct PipelineCommand: ParsableCommand {
     @Option(help: "small (about 20 minutes here) or large (the README's results).") var preset = "small"
     @Option(help: "JSON file of settings (keys as in pipeline.json); flags override it.") var config: String?
     @Option(help: "PPO seeds, comma-separated (one PPO run per seed and placement).") var seeds: String?
+    @Flag(help: "One SFT run per seed (SFT seeded with it) instead of one shared SFT run; seed S's PPO runs start from SFT seed S.")
+    var sftPerSeed = false
     @Option(help: "Reward placements, comma-separated from eos, tokenwise, length-normalized.") var placements: String?
     @Option(help: "PPO steps per run.") var ppoSteps: Int?
     @Option(help: "SFT epochs.") var sftEpochs: Int?
@@ -77,6 +81,7 @@ struct PipelineCommand: ParsableCommand {
         }
         c.placements = placements.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         c.ppoSteps = ppoSteps
+        if sftPerSeed { c.sftPerSeed = true }
         c.sftEpochs = sftEpochs
         c.demos = demos
         c.ppoPrompts = ppoPrompts
@@ -101,6 +106,7 @@ struct PipelineConfig: Codable, Equatable {
     var sftBatchSize: Int?
     var sftLearningRate: Double?
     var sftSeed: UInt64?
+    var sftPerSeed: Bool?
     var sftArgs: [String]?
     var ppoSteps: Int?
     var seeds: [UInt64]?
@@ -116,6 +122,7 @@ struct PipelineConfig: Codable, Equatable {
         case model, demos, seeds, placements, daemon, threads
         case dataSeed = "data_seed", ppoPrompts = "ppo_prompts", evalTasks = "eval_tasks", inDomainTasks = "in_domain_tasks"
         case sftEpochs = "sft_epochs", sftBatchSize = "sft_batch_size", sftLearningRate = "sft_learning_rate", sftSeed = "sft_seed"
+        case sftPerSeed = "sft_per_seed"
         case sftArgs = "sft_args", ppoSteps = "ppo_steps", ppoArgs = "ppo_args", evalMaxNewTokens = "eval_max_new_tokens"
         case evalInDomain = "eval_in_domain", evalArgs = "eval_args"
     }
@@ -190,6 +197,7 @@ struct PipelineConfig: Codable, Equatable {
         c.sftBatchSize = other.sftBatchSize ?? sftBatchSize
         c.sftLearningRate = other.sftLearningRate ?? sftLearningRate
         c.sftSeed = other.sftSeed ?? sftSeed
+        c.sftPerSeed = other.sftPerSeed ?? sftPerSeed
         c.sftArgs = other.sftArgs ?? sftArgs
         c.ppoSteps = other.ppoSteps ?? ppoSteps
         c.seeds = other.seeds ?? seeds
@@ -210,6 +218,7 @@ struct PipelineConfig: Codable, Equatable {
         var sftEpochs, sftBatchSize: Int
         var sftLearningRate: Double
         var sftSeed: UInt64
+        var sftPerSeed: Bool
         var sftArgs: [String]
         var ppoSteps: Int
         var seeds: [UInt64]
@@ -233,7 +242,7 @@ struct PipelineConfig: Codable, Equatable {
             ppoPrompts: try need(ppoPrompts, "ppo_prompts"), evalTasks: try need(evalTasks, "eval_tasks"),
             inDomainTasks: try need(inDomainTasks, "in_domain_tasks"), sftEpochs: try need(sftEpochs, "sft_epochs"),
             sftBatchSize: try need(sftBatchSize, "sft_batch_size"), sftLearningRate: try need(sftLearningRate, "sft_learning_rate"),
-            sftSeed: try need(sftSeed, "sft_seed"), sftArgs: sftArgs ?? [], ppoSteps: try need(ppoSteps, "ppo_steps"),
+            sftSeed: try need(sftSeed, "sft_seed"), sftPerSeed: sftPerSeed ?? false, sftArgs: sftArgs ?? [], ppoSteps: try need(ppoSteps, "ppo_steps"),
             seeds: try need(seeds, "seeds"), placements: try need(placements, "placements"), ppoArgs: ppoArgs ?? [],
             daemon: daemon, evalMaxNewTokens: try need(evalMaxNewTokens, "eval_max_new_tokens"),
             evalInDomain: evalInDomain ?? false, evalArgs: evalArgs ?? [], threads: threads)
@@ -247,6 +256,10 @@ struct PipelineConfig: Codable, Equatable {
         }
         for p in r.placements where !["eos", "tokenwise", "length-normalized"].contains(p) {
             throw CLI.Failure(description: "unknown reward placement '\(p)' (use eos, tokenwise or length-normalized)")
+        }
+        if r.sftPerSeed && r.seeds.isEmpty { throw CLI.Failure(description: "sft_per_seed needs at least one seed") }
+        if r.sftPerSeed && r.daemon != nil && r.ppoSteps > 0 {
+            throw CLI.Failure(description: "sft_per_seed trains one SFT model per seed, but a daemon serves one: leave out --daemon or sft_per_seed")
         }
         if Set(r.seeds).count != r.seeds.count || Set(r.placements).count != r.placements.count {
             throw CLI.Failure(description: "seeds and placements must not repeat")
@@ -270,6 +283,18 @@ struct Pipeline {
     func path(_ parts: String...) -> String { ([out] + parts).joined(separator: "/") }
     func exists(_ p: String) -> Bool { FileManager.default.fileExists(atPath: p) }
 
+    /// The SFT runs: (seed, folder, eval label). One shared run seeded with sft_seed, or with
+    /// sft_per_seed one per seed, so that the spread over seeds covers SFT as well as PPO.
+    var sftRuns: [(seed: UInt64, folder: String, label: String)] {
+        guard config.sftPerSeed else { return [(config.sftSeed, path("sft"), "sft")] }
+        return config.seeds.map { s in (s, path("sft-seed\(s)"), "sft-seed\(s)") }
+    }
+
+    /// The SFT model that seed `seed`'s PPO runs start from.
+    func sftModel(forSeed seed: UInt64) -> String {
+        (config.sftPerSeed ? path("sft-seed\(seed)") : path("sft")) + "/model"
+    }
+
     /// The PPO runs: (placement, seed, folder, eval label).
     var ppoRuns: [(placement: String, seed: UInt64, folder: String, label: String)] {
         guard config.ppoSteps > 0 else { return [] }
@@ -290,16 +315,15 @@ struct Pipeline {
         if !dryRun { try writeChatFiles(data) }
 
         // 2. SFT.
-        let sft = path("sft")
-        if !exists(sft + "/model/config.json") {
-            var args = ["sft", "--out", sft]
-            if hasCheckpoints(sft) {
+        for run in sftRuns where !exists(run.folder + "/model/config.json") {
+            var args = ["sft", "--out", run.folder]
+            if hasCheckpoints(run.folder) {
                 args.append("--resume")
             } else {
                 args += ["--model", config.model, "--data", data + "/sft_chat.jsonl", "--epochs", "\(config.sftEpochs)",
-                         "--batch-size", "\(config.sftBatchSize)", "--lr", "\(config.sftLearningRate)", "--seed", "\(config.sftSeed)"] + config.sftArgs
+                         "--batch-size", "\(config.sftBatchSize)", "--lr", "\(config.sftLearningRate)", "--seed", "\(run.seed)"] + config.sftArgs
             }
-            try stage("sft", args + threadArgs)
+            try stage(run.label, args + threadArgs)
         }
 
         // 3. PPO: one run per placement and seed.
@@ -309,14 +333,14 @@ struct Pipeline {
                 args.append("--resume")
             } else {
                 args += config.daemon.map { ["--daemon", $0] } ?? ["--pt", config.model]
-                args += ["--sft", sft + "/model", "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
+                args += ["--sft", sftModel(forSeed: run.seed), "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
                          "--steps", "\(config.ppoSteps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
             }
             try stage("ppo-\(run.placement)-seed\(run.seed)", args + threadArgs)
         }
 
         // 4. Evaluation of every model on the same sets.
-        let models = [("pt", config.model), ("sft", sft + "/model")] + ppoRuns.map { ($0.label, $0.folder + "/model") }
+        let models = [("pt", config.model)] + sftRuns.map { ($0.label, $0.folder + "/model") } + ppoRuns.map { ($0.label, $0.folder + "/model") }
         let evalFolder = path("eval")
         if !dryRun { try FileManager.default.createDirectory(atPath: evalFolder, withIntermediateDirectories: true) }
         var sets = ["--set", data + "/eval_ood.jsonl"]

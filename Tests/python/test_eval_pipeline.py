@@ -184,6 +184,33 @@ def test_pipeline_again_skips_finished_stages_and_refuses_other_settings(srppo_b
     assert result.returncode == 1 and "was started with other settings" in result.stderr
 
 
+def test_pipeline_sft_per_seed_trains_one_sft_per_seed_and_starts_each_ppo_from_it(srppo_bin, chat_tiny, tmp_path):
+    stub = tmp_path / "srppo-stub"
+    stub.write_text(STUB.format(python=sys.executable, real=srppo_bin, log=str(tmp_path / "ppo-calls.jsonl")))
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"in_domain_tasks": 3, "sft_batch_size": 4, "eval_max_new_tokens": 8}))
+    out = tmp_path / "run"
+    args = ["pipeline", "--model", str(chat_tiny), "--config", str(config), "--srppo", str(stub), "--demos", "8",
+            "--ppo-prompts", "4", "--eval-tasks", "3", "--ppo-steps", "2", "--seeds", "4,7", "--placements", "eos", "--sft-per-seed",
+            "--threads", "1"]
+    run_srppo(srppo_bin, *args, "--out", str(out))
+    stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
+    assert stages == ["data", "sft-seed4", "sft-seed7", "ppo-eos-seed4", "ppo-eos-seed7",
+                      "eval-pt", "eval-sft-seed4", "eval-sft-seed7", "eval-srppo-eos-seed4", "eval-srppo-eos-seed7", "report"]
+    for seed in (4, 7):
+        assert json.loads((out / f"sft-seed{seed}" / "run-config.json").read_text())["sft"]["seed"] == seed
+    assert [c[c.index("--sft") + 1] for c in jsonl(tmp_path / "ppo-calls.jsonl")] == [
+        str(out / "sft-seed4" / "model"), str(out / "sft-seed7" / "model")]
+    assert json.loads((out / "pipeline.json").read_text())["sft_per_seed"] is True
+    # The report summarizes SFT over its seeds like the PPO runs.
+    html = (out / "report.html").read_text()
+    assert "<td>sft</td>" in html and "<td>srppo-eos</td>" in html
+    # One daemon serves one SFT model, so the two do not go together.
+    result = run_srppo(srppo_bin, *args, "--daemon", str(tmp_path / "none.sock"), "--out", str(tmp_path / "other"), check=False)
+    assert result.returncode == 1 and "a daemon serves one" in result.stderr
+
+
 PROBE = """<script>
 const charts = [...document.querySelectorAll("svg.chart")].map(svg => ({
   title: svg.querySelector("text.title").textContent,
