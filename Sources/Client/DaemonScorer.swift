@@ -15,6 +15,8 @@ public final class DaemonScorer: RewardScorer {
     /// The models and revisions, as the daemon names them.
     public let identity: ModelPairIdentity
     public let limits: Limits
+    /// Element type of the served SFT image ("f32" or "bf16"): the dtype its hash is taken in.
+    public let sftDType: String
 
     /// Connects as `clientName` (say "ppo-seed3") and reads the served models. `retryBudget`: seconds a
     /// request keeps being retried while the daemon is unreachable, busy or restarting.
@@ -28,6 +30,7 @@ public final class DaemonScorer: RewardScorer {
         identity = ModelPairIdentity(pt: pt.identity, sft: sft.identity)
         models = FrozenModels(pt: pt.identity.sha256, sft: sft.identity.sha256)
         limits = served.limits
+        sftDType = sft.dtype
     }
 
     public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {

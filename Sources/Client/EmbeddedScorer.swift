@@ -21,12 +21,8 @@ public final class EmbeddedScorer: RewardScorer {
         }
         self.pt = pt
         self.sft = sft
-        models = FrozenModels(pt: Self.contentHash(pt), sft: pt === sft ? Self.contentHash(pt) : Self.contentHash(sft))
-    }
-
-    /// SHA-256 of the model's flat parameters: the hash its weight image carries.
-    public static func contentHash(_ model: LlamaModel) -> String {
-        SHA256.hex(UnsafeRawBufferPointer(start: model.weights, count: model.layout.parameterCount * MemoryLayout<Float>.size))
+        let ptHash = WeightImage.contentHash(of: pt)
+        models = FrozenModels(pt: ptHash, sft: pt === sft ? ptHash : WeightImage.contentHash(of: sft))
     }
 
     public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {

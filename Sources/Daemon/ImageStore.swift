@@ -112,8 +112,9 @@ public final class ImageStore: @unchecked Sendable {
     /// Takes the stored descriptors out of `passed`, and adopts the image of each role whose
     /// configured path still names the checkpoint it was built from (same stamp; a checkpoint that has
     /// disappeared counts as unchanged, since the stored image is then the only copy). An image that
-    /// fails its checks (manifest, seals, hash) is dropped with a warning: that role loads from disk.
-    public func restore(from passed: inout PassedDescriptors, paths: [String: String]) -> Restored {
+    /// fails its checks (manifest, seals, hash), or is not of the configured `dtype`, is dropped with a
+    /// warning: that role loads from disk.
+    public func restore(from passed: inout PassedDescriptors, paths: [String: String], dtype: WeightDType? = nil) -> Restored {
         var restored = Restored()
         let stateFD = (try? passed.take(Self.stateName)) ?? nil
         let imageFDs = Dictionary(passed.take(prefix: Self.imagePrefix).map { ($0.name, $0.fd) }, uniquingKeysWith: { first, second in
@@ -137,6 +138,10 @@ public final class ImageStore: @unchecked Sendable {
         for stored in state.roles {
             guard let path = paths[stored.role] else { continue }
             let fields: KeyValuePairs<String, String> = ["role": stored.role, "fd_name": stored.fdName]
+            if let dtype, stored.manifest.dtype != dtype {
+                log.info("stored image is \(stored.manifest.dtype.rawValue), --dtype \(dtype.rawValue) asked: loading from disk", fields)
+                continue
+            }
             if let now = SourceStamp.of(path) {
                 guard now.sameCheckpoint(as: stored.source) else {
                     log.info("stored image is stale (\(path) changed since it was built): loading from disk", fields)

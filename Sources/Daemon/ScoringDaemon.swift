@@ -159,7 +159,7 @@ public final class ScoringDaemon: @unchecked Sendable {
         let start = DispatchTime.now()
         ServiceManager.notify("STATUS=Loading models", "EXTEND_TIMEOUT_USEC=\(Self.loadStepMicroseconds)")
         let paths = ["pt": configuration.ptPath, "sft": configuration.sftPath]
-        let restored = imageStore.restore(from: &passed, paths: paths)
+        let restored = imageStore.restore(from: &passed, paths: paths, dtype: configuration.dtype)
         let leftovers = passed.closeRest()
         if !leftovers.isEmpty { log.warning("closed descriptors passed under unknown names", ["names": leftovers.joined(separator: ",")]) }
 
@@ -198,7 +198,7 @@ public final class ScoringDaemon: @unchecked Sendable {
         }
         ServiceManager.notify("STATUS=Loading \(role.uppercased()) from \(path)", "EXTEND_TIMEOUT_USEC=\(Self.loadStepMicroseconds)")
         log.info("loading", ["role": role, "path": path])
-        let image = try loadImage(name: role, path: path, hugePages: configuration.hugePages)
+        let image = try WeightImage.load(name: role, path: path, dtype: configuration.dtype, hugePages: configuration.hugePages)
         return try ServedModel(role: role, image: image, revision: 1, source: stamp, origin: .file)
     }
 

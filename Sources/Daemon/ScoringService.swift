@@ -27,6 +27,9 @@ public struct DaemonConfiguration: Sendable {
     public var allowedUIDs: Set<UInt32> = []
     public var allowedGIDs: Set<UInt32> = []
     public var hugePages: HugePagePolicy = .try
+    /// Element type of the images built from checkpoints, hence of scoring: f32, or bf16 (half the
+    /// memory, bf16 log-probs). nil: f32 from checkpoints, image files as they are.
+    public var dtype: WeightDType?
     /// `maxSequenceTokens` is replaced by the models' context once loaded.
     public var limits = Limits(maxBodyBytes: 8 << 20, maxItems: 512, maxRequestTokens: 131_072, maxSequenceTokens: 0,
                                maxJSONDepth: 8, batchTokens: 2048, maxQueueTokens: 262_144, defaultDeadlineMs: 300_000,

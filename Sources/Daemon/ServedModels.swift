@@ -36,7 +36,8 @@ public final class ServedModel: @unchecked Sendable {
 
     public var description: ModelDescription {
         ModelDescription(role: role, identity: identity, source: source.path, loadedFrom: origin.rawValue,
-                         dataBytes: image.manifest.dataBytes, backing: image.backing.summary, config: image.manifest.config)
+                         dataBytes: image.manifest.dataBytes, dtype: image.manifest.dtype.rawValue, backing: image.backing.summary,
+                         config: image.manifest.config)
     }
 }
 
@@ -114,13 +115,4 @@ public struct SourceStamp: Codable, Equatable, Sendable {
     private static func nanoseconds(_ time: timespec) -> Int {
         time.tv_sec * 1_000_000_000 + time.tv_nsec
     }
-}
-
-/// Loads a checkpoint (GGUF, safetensors, Hugging Face folder) or a weight image file into a sealed
-/// image named `name`.
-func loadImage(name: String, path: String, hugePages: HugePagePolicy) throws -> WeightImage {
-    if WeightImageFile.isImageFile(path: path) {
-        return try WeightImageFile.load(path: path, name: name, hugePages: hugePages)
-    }
-    return try WeightImage(name: name, loaded: try ModelLoader.load(path: path), hugePages: hugePages)
 }

@@ -1,41 +1,69 @@
 import Tensor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which precision the scoring forward multiplies the frozen weights in.
 public enum WeightPrecision: String, Sendable, CaseIterable {
     /// fp32 weights through OpenBLAS sgemm (the reference path; what training uses).
     case f32
-    /// bf16 copies of the projection and LM-head weights through the bf16 GEMM (`vdpbf16ps` with fp32
-    /// accumulation, or the portable C kernel): activations are rounded to bf16 at each product, sums
-    /// stay fp32. Norms, RoPE, attention, SwiGLU and the log-softmax stay fp32. Applies to the scoring
-    /// forward (`logProbs`, `headInputs`); KV-cache generation and training always use fp32.
+    /// bf16 copies of the embedding, projection and LM-head weights through the bf16 GEMM
+    /// (`vdpbf16ps` with fp32 accumulation, or the portable C kernel): embedding rows are the bf16
+    /// values, activations are rounded to bf16 at each product, sums stay fp32. Norms, biases, RoPE,
+    /// attention, SwiGLU and the log-softmax stay fp32. Applies to the scoring forward (`logProbs`,
+    /// `headInputs`); KV-cache generation and training always use fp32.
     case bf16
 }
 
-/// bf16 packed copies of a model's matrix weights: the seven projections of every layer (as the
-/// fused groups qkv, o, gate+up, down) and the LM head. Embedding lookups, norms and biases keep
-/// reading the fp32 parameters.
+/// bf16 packed copies of a model's matrix weights: the token embedding, the seven projections of
+/// every layer (as the fused groups qkv, o, gate+up, down) and the LM head (the embedding itself when
+/// tied). Norms and biases keep reading the fp32 parameters.
 public final class BF16Weights: @unchecked Sendable {
     struct Layer {
         let qkv, o, gateUp, down: BF16Matrix
     }
 
     let layers: [Layer]
+    /// [V, d]; embedding lookups copy its rows (`BF16Matrix.copyRow`).
+    let embedding: BF16Matrix
+    /// [V, d]; the same matrix as `embedding` when the model ties them.
     let lmHead: BF16Matrix
+
+    private init(layers: [Layer], embedding: BF16Matrix, lmHead: BF16Matrix) {
+        self.layers = layers
+        self.embedding = embedding
+        self.lmHead = lmHead
+    }
 
     /// Packs the current fp32 weights of `model` (a snapshot: later changes to the fp32 parameters
     /// are not seen, so this is for frozen models).
-    init(packing model: LlamaModel) {
-        let c = model.config, w = model.weights
-        var layers: [Layer] = []
-        for layer in model.layout.layers {
-            layers.append(Layer(
-                qkv: BF16Matrix(packing: w + layer.qkv, rows: c.qkvDim, columns: c.hiddenSize),
-                o: BF16Matrix(packing: w + layer.o, rows: c.hiddenSize, columns: c.qDim),
-                gateUp: BF16Matrix(packing: w + layer.gateUp, rows: 2 * c.intermediateSize, columns: c.hiddenSize),
-                down: BF16Matrix(packing: w + layer.down, rows: c.hiddenSize, columns: c.intermediateSize)))
+    convenience init(packing model: LlamaModel) {
+        let c = model.config, w = model.weights, layout = model.layout
+        let layers = layout.layers.map { layer in
+            Layer(qkv: BF16Matrix(packing: w + layer.qkv, rows: c.qkvDim, columns: c.hiddenSize),
+                  o: BF16Matrix(packing: w + layer.o, rows: c.hiddenSize, columns: c.qDim),
+                  gateUp: BF16Matrix(packing: w + layer.gateUp, rows: 2 * c.intermediateSize, columns: c.hiddenSize),
+                  down: BF16Matrix(packing: w + layer.down, rows: c.hiddenSize, columns: c.intermediateSize))
         }
-        self.layers = layers
-        lmHead = BF16Matrix(packing: w + model.layout.lmHead, rows: c.vocabSize, columns: c.hiddenSize)
+        let embedding = BF16Matrix(packing: w + layout.embedding, rows: c.vocabSize, columns: c.hiddenSize)
+        let lmHead = c.tieWordEmbeddings ? embedding : BF16Matrix(packing: w + layout.lmHead, rows: c.vocabSize, columns: c.hiddenSize)
+        self.init(layers: layers, embedding: embedding, lmHead: lmHead)
+    }
+
+    /// Views of matrices already packed in a region laid out as `layout` (a mapped bf16 weight
+    /// image); `owner` keeps the region alive.
+    convenience init(region: UnsafeRawPointer, layout: BF16ImageLayout, owner: AnyObject) {
+        let c = layout.config
+        func view(_ offset: Int, _ rows: Int, _ columns: Int) -> BF16Matrix {
+            BF16Matrix(packed: (region + offset).assumingMemoryBound(to: UInt16.self), rows: rows, columns: columns, owner: owner)
+        }
+        let layers = layout.layers.map { m in
+            Layer(qkv: view(m.qkv, c.qkvDim, c.hiddenSize), o: view(m.o, c.hiddenSize, c.qDim),
+                  gateUp: view(m.gateUp, 2 * c.intermediateSize, c.hiddenSize), down: view(m.down, c.hiddenSize, c.intermediateSize))
+        }
+        let embedding = view(layout.embedding, c.vocabSize, c.hiddenSize)
+        let lmHead = c.tieWordEmbeddings ? embedding : view(layout.lmHead, c.vocabSize, c.hiddenSize)
+        self.init(layers: layers, embedding: embedding, lmHead: lmHead)
     }
 
     func matrix(_ group: ProjectionGroup, layer: Int) -> BF16Matrix {
@@ -50,21 +78,146 @@ public final class BF16Weights: @unchecked Sendable {
 
     /// Bytes of all packed matrices.
     public var packedBytes: Int {
-        layers.reduce(lmHead.packedBytes) { $0 + $1.qkv.packedBytes + $1.o.packedBytes + $1.gateUp.packedBytes + $1.down.packedBytes }
+        let head = lmHead === embedding ? 0 : lmHead.packedBytes
+        return layers.reduce(embedding.packedBytes + head) { $0 + $1.qkv.packedBytes + $1.o.packedBytes + $1.gateUp.packedBytes + $1.down.packedBytes }
+    }
+}
+
+/// How a frozen model's parameters sit in one region for bf16 scoring (the data of a bf16 weight
+/// image): first the fp32 vectors (norms, biases) in `LlamaLayout` order, then the packed bf16
+/// matrices — per layer qkv, o, gate+up, down, then the embedding and, when not tied, the LM head.
+/// Every entry starts on a 64-byte boundary; the gaps are zeros. The fp32 matrices are not stored:
+/// a model on such a region scores in bf16 only (about half the bytes of the fp32 layout).
+public struct BF16ImageLayout: Sendable {
+    /// One stored array: `offset` in bytes from the region's start.
+    public struct Entry: Sendable, Equatable {
+        public let name: String
+        public let shape: [Int]
+        public let offset: Int
+        /// true: bf16 in `BF16Matrix`'s packed panel layout; false: fp32, row-major.
+        public let packed: Bool
+    }
+
+    /// Byte offsets of one layer's packed matrices.
+    struct LayerMatrices: Sendable, Equatable {
+        let qkv, o, gateUp, down: Int
+    }
+
+    public let config: LlamaConfig
+    public let entries: [Entry]
+    /// Bytes of the region, padding included.
+    public let byteCount: Int
+    /// fp32 vectors: (offset in the `LlamaLayout` buffer in floats, offset here in bytes, floats).
+    let vectors: [(parameterOffset: Int, offset: Int, count: Int)]
+    let layers: [LayerMatrices]
+    let embedding: Int
+    /// Equal to `embedding` when tied.
+    let lmHead: Int
+
+    public init(config c: LlamaConfig) {
+        let parameters = LlamaLayout(config: c)
+        var entries: [Entry] = []
+        var next = 0
+        func place(_ name: String, _ shape: [Int], packed: Bool) -> Int {
+            let offset = next
+            entries.append(Entry(name: name, shape: shape, offset: offset, packed: packed))
+            let bytes = packed ? BF16Matrix.packedCount(rows: shape[0], columns: shape[1]) * 2 : shape.reduce(1, *) * 4
+            next = (next + bytes + 63) / 64 * 64
+            return offset
+        }
+        // Norms and biases: the one-dimensional tensors.
+        vectors = parameters.tensors.filter { $0.shape.count == 1 }.map { t in
+            (t.offset, place(t.name, t.shape, packed: false), t.count)
+        }
+        layers = parameters.layers.indices.map { i in
+            let p = "model.layers.\(i)."
+            return LayerMatrices(qkv: place(p + "self_attn.qkv_proj.weight", [c.qkvDim, c.hiddenSize], packed: true),
+                                 o: place(p + "self_attn.o_proj.weight", [c.hiddenSize, c.qDim], packed: true),
+                                 gateUp: place(p + "mlp.gate_up_proj.weight", [2 * c.intermediateSize, c.hiddenSize], packed: true),
+                                 down: place(p + "mlp.down_proj.weight", [c.hiddenSize, c.intermediateSize], packed: true))
+        }
+        embedding = place("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize], packed: true)
+        lmHead = c.tieWordEmbeddings ? embedding : place("lm_head.weight", [c.vocabSize, c.hiddenSize], packed: true)
+        config = c
+        self.entries = entries
+        byteCount = next
+    }
+
+    /// Writes `model`'s parameters into `region` (`byteCount` bytes, zeroed by the caller): the same
+    /// bytes for the same weights on every machine, so a bf16 image has a reproducible hash. Packing
+    /// is what `weightPrecision = .bf16` does, so a model on the region scores bit for bit like the
+    /// in-process bf16 model.
+    public func write(_ model: LlamaModel, into region: UnsafeMutableRawPointer) {
+        precondition(model.config == config, "the model's config differs from the layout's")
+        precondition(model.hasFP32Matrices, "packing needs the fp32 weights")
+        let c = config, w = model.weights, parameters = model.layout
+        for v in vectors {
+            (region + v.offset).assumingMemoryBound(to: Float.self).update(from: w + v.parameterOffset, count: v.count)
+        }
+        func pack(_ parameterOffset: Int, _ rows: Int, _ columns: Int, at offset: Int) {
+            BF16Matrix.pack(w + parameterOffset, rows: rows, columns: columns, into: (region + offset).assumingMemoryBound(to: UInt16.self))
+        }
+        for (layer, m) in zip(parameters.layers, layers) {
+            pack(layer.qkv, c.qkvDim, c.hiddenSize, at: m.qkv)
+            pack(layer.o, c.hiddenSize, c.qDim, at: m.o)
+            pack(layer.gateUp, 2 * c.intermediateSize, c.hiddenSize, at: m.gateUp)
+            pack(layer.down, c.hiddenSize, c.intermediateSize, at: m.down)
+        }
+        pack(parameters.embedding, c.vocabSize, c.hiddenSize, at: embedding)
+        if !c.tieWordEmbeddings { pack(parameters.lmHead, c.vocabSize, c.hiddenSize, at: lmHead) }
     }
 }
 
 extension LlamaModel {
     /// The precision the scoring forward (`logProbs`, `headInputs`) uses for its matrix products.
     /// Setting `.bf16` packs the current weights once (about 0.2 s for SmolLM2); the model must then
-    /// be treated as frozen. Training always runs in fp32 and refuses a bf16 model.
+    /// be treated as frozen. Training always runs in fp32 and refuses a bf16 model. A model on a bf16
+    /// image (`hasFP32Matrices` false) is bf16 for good.
     public var weightPrecision: WeightPrecision {
         get { bf16Weights == nil ? .f32 : .bf16 }
         set {
             switch newValue {
-            case .f32: bf16Weights = nil
+            case .f32:
+                precondition(hasFP32Matrices, "this model runs on a bf16 weight image: it has no fp32 weights to go back to")
+                bf16Weights = nil
             case .bf16: if bf16Weights == nil { bf16Weights = BF16Weights(packing: self) }
             }
         }
     }
+
+    /// A frozen model on a region laid out as `BF16ImageLayout(config:)` (a mapped bf16 weight image):
+    /// the matrices are used where they lie; the fp32 vectors are copied into a parameter buffer of
+    /// the usual layout whose matrix parts are never touched, so they cost address space but no
+    /// memory. Scores exactly like the in-process model with `weightPrecision = .bf16`; generation
+    /// and training, which need fp32 weights, are refused.
+    public convenience init(config: LlamaConfig, bf16Region region: UnsafeRawPointer, owner: AnyObject) {
+        let layout = BF16ImageLayout(config: config)
+        let storage = UntouchedParameterBuffer(floatCount: LlamaLayout(config: config).parameterCount)
+        for v in layout.vectors {
+            (storage.floats + v.parameterOffset).update(from: (region + v.offset).assumingMemoryBound(to: Float.self), count: v.count)
+        }
+        self.init(config: config, storage: storage)
+        bf16Weights = BF16Weights(region: region, layout: layout, owner: owner)
+        hasFP32Matrices = false
+    }
+}
+
+/// Zero-filled parameter memory from an anonymous mapping: pages cost memory only once written, so a
+/// bf16-image model's fp32 buffer holds its few vectors and nothing else.
+final class UntouchedParameterBuffer: ParameterStorage {
+    let floats: UnsafeMutablePointer<Float>
+    let floatCount: Int
+    private let bytes: Int
+
+    init(floatCount: Int) {
+        bytes = max(floatCount * 4, 1)
+        guard let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              base != MAP_FAILED else {
+            fatalError("out of address space reserving \(bytes) bytes")
+        }
+        floats = base.bindMemory(to: Float.self, capacity: floatCount)
+        self.floatCount = floatCount
+    }
+
+    deinit { munmap(floats, bytes) }
 }

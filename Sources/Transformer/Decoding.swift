@@ -166,11 +166,16 @@ extension LlamaModel {
     /// ~200 KB of weights per task at d = 576.
     static let rowProductColumns = 96
 
-    /// x[t, :] = embedding row of tokens[t].
-    func embed(_ tokens: UnsafeBufferPointer<Int32>, into x: UnsafeMutablePointer<Float>) {
+    /// x[t, :] = embedding row of tokens[t]: fp32, or the bf16 values when scoring in bf16.
+    func embed(_ tokens: UnsafeBufferPointer<Int32>, into x: UnsafeMutablePointer<Float>, bf16: BF16Weights? = nil) {
         let d = config.hiddenSize
+        precondition(bf16 != nil || hasFP32Matrices, "fp32 forward on a bf16 weight image")
         for (t, token) in tokens.enumerated() {
-            (x + t * d).update(from: weights + layout.embedding + Int(token) * d, count: d)
+            if let bf16 {
+                bf16.embedding.copyRow(Int(token), into: x + t * d)
+            } else {
+                (x + t * d).update(from: weights + layout.embedding + Int(token) * d, count: d)
+            }
         }
     }
 }

@@ -21,6 +21,9 @@ public final class LlamaModel: @unchecked Sendable {
     public var adapters: LoRAAdapters?
     /// bf16 copies of the matrix weights when `weightPrecision` is `.bf16` (see BF16Weights.swift).
     var bf16Weights: BF16Weights?
+    /// False for a model on a bf16 weight image: the matrix parts of `weights` are zeros, only the
+    /// bf16 scoring forward can run.
+    public internal(set) var hasFP32Matrices = true
 
     /// The flat parameter buffer (layout: `layout`).
     public var weights: UnsafeMutablePointer<Float> { storage.floats }
@@ -98,16 +101,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// norm) in `residual`. `activations(layer)` gives the buffers a layer writes: one shared set for
     /// inference, one set per layer when training keeps them for the backward pass.
     func forward(_ batch: PackedBatch, residual x: AlignedBuffer<Float>, activations: (Int) -> LayerActivations) {
-        let d = config.hiddenSize
-        let w = weights
-        // x[T, d] = embedding rows of the tokens
-        batch.tokens.withUnsafeBufferPointer { tokens in
-            Parallel.forRanges(batch.tokenCount) { rows in
-                for t in rows {
-                    (x.pointer + t * d).update(from: w + layout.embedding + Int(tokens[t]) * d, count: d)
-                }
-            }
-        }
+        batch.tokens.withUnsafeBufferPointer { embed($0, into: x.pointer, bf16: batch.allowsBF16 ? bf16Weights : nil) }
         for index in layout.layers.indices {
             forwardLayer(index, batch: batch, x: x.pointer, a: activations(index))
         }

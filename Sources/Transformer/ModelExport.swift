@@ -6,6 +6,7 @@ import Tensor
 /// loads as LlamaForCausalLM / Qwen2ForCausalLM.
 public enum HuggingFaceExport {
     public static func save(_ model: LlamaModel, to folder: String, dtype: SafetensorsDType = .f32) throws {
+        precondition(model.hasFP32Matrices, "a model on a bf16 weight image has no fp32 weights to export")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let tensors = model.layout.tensors.map { t in
             SafetensorsWriter.Tensor(name: t.name, shape: t.shape,
@@ -23,6 +24,7 @@ public enum GGUFExport {
     /// `extraMetadata` carries what the engine does not own, e.g. the `tokenizer.*` keys.
     public static func save(_ model: LlamaModel, to path: String, type: GGMLType = .f32,
                             name: String = "srppo model", extraMetadata: [(String, GGUFValue)] = []) throws {
+        precondition(model.hasFP32Matrices, "a model on a bf16 weight image has no fp32 weights to export")
         let c = model.config
         let arch = c.architecture == .qwen2 ? "qwen2" : "llama"
         var writer = GGUFWriter()

@@ -1,20 +1,14 @@
 import Foundation
 import Transformer
 
-/// Element type of the weights in an image. Images record it so that a bf16 image (planned) is told
-/// apart from an f32 one; this engine runs on f32 images.
+/// Element type of the weights in an image: f32 (the `LlamaLayout` parameter buffer as is; models on
+/// it can score, generate and start training) or bf16 (`BF16ImageLayout`: packed bf16 matrices and
+/// fp32 norms, about half the bytes; models on it score in bf16 only).
 public enum WeightDType: String, Codable, Sendable, CaseIterable {
     case f32, bf16
 
-    public var bytesPerElement: Int {
-        switch self {
-        case .f32: return 4
-        case .bf16: return 2
-        }
-    }
-
     /// Element types `LlamaModel` can run on directly from a mapping.
-    public static let runnable: [WeightDType] = [.f32]
+    public static let runnable: [WeightDType] = [.f32, .bf16]
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -31,9 +25,10 @@ public enum WeightDType: String, Codable, Sendable, CaseIterable {
 /// the bytes. It travels as JSON beside the memory (see docs/weight-image-protocol.md) and is checked
 /// against this engine before anything is mapped.
 ///
-/// The data region starts at byte 0 of the memory and is `dataBytes` long: the model's flat parameter
-/// buffer in `LlamaLayout` order, alignment padding (zeros) included. `sha256` is the SHA-256 of exactly
-/// those bytes, so the same checkpoint always gives the same hash whatever the backing or the name.
+/// The data region starts at byte 0 of the memory and is `dataBytes` long: for f32, the model's flat
+/// parameter buffer in `LlamaLayout` order; for bf16, `BF16ImageLayout`; alignment padding (zeros)
+/// included. `sha256` is the SHA-256 of exactly those bytes, so the same checkpoint and dtype always
+/// give the same hash whatever the backing or the name.
 public struct WeightImageManifest: Codable, Equatable, Sendable {
     public static let formatName = "srppo-weight-image"
     public static let currentFormatVersion = 1
@@ -43,11 +38,15 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         public let shape: [Int]
         /// Byte offset from the start of the image.
         public let offset: Int
+        /// How the values are stored, in bf16 images only: "f32" (row-major fp32) or "bf16-panels"
+        /// (`BF16Matrix`'s packed layout). Absent in f32 images: row-major fp32.
+        public let encoding: String?
 
-        public init(name: String, shape: [Int], offset: Int) {
+        public init(name: String, shape: [Int], offset: Int, encoding: String? = nil) {
             self.name = name
             self.shape = shape
             self.offset = offset
+            self.encoding = encoding
         }
     }
 
@@ -97,15 +96,22 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
     /// The manifest of an image of `config` in this engine's layout.
     public init(name: String, config: LlamaConfig, dtype: WeightDType = .f32, sha256: String,
                 source: Source? = nil, tokenizer: Tokenizer? = nil) {
-        let layout = LlamaLayout(config: config)
         format = Self.formatName
         formatVersion = Self.currentFormatVersion
         layoutVersion = LlamaLayout.version
         self.name = name
         self.dtype = dtype
         self.config = config
-        dataBytes = layout.parameterCount * dtype.bytesPerElement
-        tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset * dtype.bytesPerElement) }
+        switch dtype {
+        case .f32:
+            let layout = LlamaLayout(config: config)
+            dataBytes = layout.parameterCount * 4
+            tensors = layout.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset * 4) }
+        case .bf16:
+            let layout = BF16ImageLayout(config: config)
+            dataBytes = layout.byteCount
+            tensors = layout.entries.map { TensorEntry(name: $0.name, shape: $0.shape, offset: $0.offset, encoding: $0.packed ? "bf16-panels" : "f32") }
+        }
         self.sha256 = sha256
         self.source = source
         self.tokenizer = tokenizer

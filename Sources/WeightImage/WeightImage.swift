@@ -6,8 +6,9 @@ import Transformer
 import Glibc
 #endif
 
-/// A model's frozen parameters in sealed shared memory: one memfd holding the flat parameter buffer
-/// (`LlamaLayout` order, starting at byte 0), described by a manifest and hashed. Nothing can change
+/// A model's frozen parameters in sealed shared memory: one memfd holding the flat fp32 parameter
+/// buffer (`LlamaLayout` order) or, for a bf16 image, the packed bf16 matrices and fp32 norms
+/// (`BF16ImageLayout`), starting at byte 0, described by a manifest and hashed. Nothing can change
 /// the bytes once built; processes share them by receiving the descriptor (see `WeightImageServer`)
 /// and mapping it (`MappedWeightImage`).
 public final class WeightImage: @unchecked Sendable {
@@ -40,18 +41,22 @@ public final class WeightImage: @unchecked Sendable {
 
     deinit { SystemCall.close(fd) }
 
-    /// An image of a model's current parameters.
-    public convenience init(name: String, model: LlamaModel, source: WeightImageManifest.Source? = nil,
+    /// An image of a model's current parameters, in fp32 or packed to bf16 (half the memory; models
+    /// on it score like the in-process model with `weightPrecision = .bf16`).
+    public convenience init(name: String, model: LlamaModel, dtype: WeightDType = .f32, source: WeightImageManifest.Source? = nil,
                             tokenizer: WeightImageManifest.Tokenizer? = nil, hugePages: HugePagePolicy = .try) throws {
-        let template = WeightImageManifest(name: name, config: model.config, sha256: "", source: source, tokenizer: tokenizer)
-        let weights = UnsafeRawBufferPointer(start: model.weights, count: template.dataBytes)
+        precondition(model.hasFP32Matrices, "an image is built from a model with fp32 weights")
+        let template = WeightImageManifest(name: name, config: model.config, dtype: dtype, sha256: "", source: source, tokenizer: tokenizer)
         try self.init(template: template, hugePages: hugePages, expectedSHA256: nil) { memory in
-            memory.copyMemory(from: weights)
+            switch dtype {
+            case .f32: memory.copyMemory(from: UnsafeRawBufferPointer(start: model.weights, count: template.dataBytes))
+            case .bf16: BF16ImageLayout(config: model.config).write(model, into: memory.baseAddress!)
+            }
         }
     }
 
     /// An image of a model loaded by `ModelLoader`, recording where it and its tokenizer came from.
-    public convenience init(name: String, loaded: LoadedModel, hugePages: HugePagePolicy = .try) throws {
+    public convenience init(name: String, loaded: LoadedModel, dtype: WeightDType = .f32, hugePages: HugePagePolicy = .try) throws {
         let source: WeightImageManifest.Source
         let tokenizer: WeightImageManifest.Tokenizer
         switch loaded.source {
@@ -62,7 +67,20 @@ public final class WeightImage: @unchecked Sendable {
             source = .init(format: "huggingface", path: folder)
             tokenizer = .init(kind: "tokenizer.json", path: (folder as NSString).appendingPathComponent("tokenizer.json"))
         }
-        try self.init(name: name, model: loaded.model, source: source, tokenizer: tokenizer, hugePages: hugePages)
+        try self.init(name: name, model: loaded.model, dtype: dtype, source: source, tokenizer: tokenizer, hugePages: hugePages)
+    }
+
+    /// A checkpoint (GGUF, safetensors, Hugging Face folder) converted to an image of `dtype`, or an
+    /// image file loaded as it is (`dtype`, when given, must be the file's).
+    public static func load(name: String, path: String, dtype: WeightDType? = nil, hugePages: HugePagePolicy = .try) throws -> WeightImage {
+        guard WeightImageFile.isImageFile(path: path) else {
+            return try WeightImage(name: name, loaded: try ModelLoader.load(path: path), dtype: dtype ?? .f32, hugePages: hugePages)
+        }
+        let image = try WeightImageFile.load(path: path, name: name, hugePages: hugePages)
+        if let dtype, dtype != image.manifest.dtype {
+            throw WeightImageError.badImageFile(path: path, problem: "it holds \(image.manifest.dtype.rawValue) weights, not \(dtype.rawValue); build a \(dtype.rawValue) image from the checkpoint instead")
+        }
+        return image
     }
 
     /// Creates the memfd, lets `fill` write the data region, hashes it (and compares with
@@ -88,6 +106,22 @@ public final class WeightImage: @unchecked Sendable {
                   statistics: statistics)
     }
 
+    /// The sha256 an image of `model` in `dtype` carries, computed without building one (to check that
+    /// a daemon serves the checkpoint a trainer holds).
+    public static func contentHash(of model: LlamaModel, dtype: WeightDType = .f32) -> String {
+        switch dtype {
+        case .f32:
+            return SHA256.hex(UnsafeRawBufferPointer(start: model.weights, count: model.layout.parameterCount * MemoryLayout<Float>.size))
+        case .bf16:
+            let layout = BF16ImageLayout(config: model.config)
+            let region = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.byteCount, alignment: 64)
+            defer { region.deallocate() }
+            region.initializeMemory(as: UInt8.self, repeating: 0)
+            layout.write(model, into: region.baseAddress!)
+            return SHA256.hex(UnsafeRawBufferPointer(region))
+        }
+    }
+
     /// Maps this image into the current process (see `MappedWeightImage.map`).
     public func map(mode: AttachMode = .shared, verifyHash: Bool = false, populate: Bool = false) throws -> MappedWeightImage {
         try MappedWeightImage.map(fd: fd, manifest: manifest, mode: mode, verifyHash: verifyHash, populate: populate)
@@ -104,12 +138,16 @@ public enum AttachMode: String, Codable, CaseIterable, Sendable {
     case `private`
 }
 
-/// An image mapped into this process: `ParameterStorage`, so `LlamaModel` runs on it as on any buffer.
+/// An image mapped into this process. For an f32 image it is the `ParameterStorage` of the models
+/// made on it, so `LlamaModel` runs on it as on any buffer.
 public final class MappedWeightImage: ParameterStorage, @unchecked Sendable {
     public let manifest: WeightImageManifest
     public let mode: AttachMode
+    /// The data region (`manifest.dataBytes`), as fp32 values.
     public let floats: UnsafeMutablePointer<Float>
     public let floatCount: Int
+    /// The data region, as bytes.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: manifest.dataBytes) }
     private let base: UnsafeMutableRawPointer
     private let mappedBytes: Int
 
@@ -124,9 +162,13 @@ public final class MappedWeightImage: ParameterStorage, @unchecked Sendable {
 
     deinit { munmap(base, mappedBytes) }
 
-    /// A model over this mapping.
+    /// A model over this mapping: on the fp32 parameters, or on the packed bf16 matrices (a frozen
+    /// scorer in bf16; see `LlamaModel.init(config:bf16Region:owner:)`).
     public func makeModel() -> LlamaModel {
-        LlamaModel(config: manifest.config, storage: self)
+        switch manifest.dtype {
+        case .f32: return LlamaModel(config: manifest.config, storage: self)
+        case .bf16: return LlamaModel(config: manifest.config, bf16Region: UnsafeRawPointer(base), owner: self)
+        }
     }
 
     /// Maps an image memfd after checking the manifest against this engine and the memory against the
@@ -167,7 +209,7 @@ public final class MappedWeightImage: ParameterStorage, @unchecked Sendable {
             try SystemCall.retrying("madvise(MADV_POPULATE_READ)") { madvise(base, size, srppo_madv_populate_read) }
         }
         if verifyHash {
-            let actual = SHA256.hex(UnsafeRawBufferPointer(start: base, count: manifest.dataBytes))
+            let actual = SHA256.hex(mapped.bytes)
             guard actual == manifest.sha256 else {
                 throw WeightImageError.hashMismatch(image: manifest.name, expected: manifest.sha256, actual: actual)
             }

@@ -35,7 +35,7 @@ public enum WeightImageFile {
         let mapped = try image.map(mode: .shared)
         try AtomicFile.write(to: path) { out in
             try out.write(header + manifest + Data(count: dataOffset - headerBytes - manifest.count))
-            try out.write(UnsafeRawBufferPointer(start: mapped.floats, count: image.manifest.dataBytes))
+            try out.write(mapped.bytes)
         }
     }
 

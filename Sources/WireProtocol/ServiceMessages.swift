@@ -58,8 +58,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     /// "file" (loaded from the checkpoint at start or reload) or "fd-store" (re-mapped from the image
     /// systemd kept for the previous run of the daemon).
     public var loadedFrom: String
-    /// Size of the image's data region (fp32 parameters) in bytes.
+    /// Size of the image's data region in bytes.
     public var dataBytes: Int
+    /// Element type of the image and of the daemon's scoring with it: "f32" or "bf16".
+    public var dtype: String
     /// The memory behind the image, in words ("hugetlb, 2048 KiB pages").
     public var backing: String
     /// The architecture, in the engine's encoding (the same object as the weight-image manifest's
@@ -67,16 +69,17 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public var config: LlamaConfig
 
     enum CodingKeys: String, CodingKey {
-        case role, identity, source, loadedFrom = "loaded_from", dataBytes = "data_bytes", backing, config
+        case role, identity, source, loadedFrom = "loaded_from", dataBytes = "data_bytes", dtype, backing, config
     }
 
-    public init(role: String, identity: ModelIdentity, source: String?, loadedFrom: String, dataBytes: Int, backing: String,
-                config: LlamaConfig) {
+    public init(role: String, identity: ModelIdentity, source: String?, loadedFrom: String, dataBytes: Int, dtype: String,
+                backing: String, config: LlamaConfig) {
         self.role = role
         self.identity = identity
         self.source = source
         self.loadedFrom = loadedFrom
         self.dataBytes = dataBytes
+        self.dtype = dtype
         self.backing = backing
         self.config = config
     }

@@ -5,6 +5,7 @@ import Reward
 import Tensor
 import Training
 import Transformer
+import WeightImage
 import WireProtocol
 
 struct PPOCommand: ParsableCommand {
@@ -128,7 +129,10 @@ struct PPOCommand: ParsableCommand {
         if let daemon {
             let name = client ?? Self.defaultClientName(out: out)
             let scorer = try DaemonScorer(socketPath: daemon, clientName: name)
-            let local = EmbeddedScorer.contentHash(sft)
+            guard let dtype = WeightDType(rawValue: scorer.sftDType) else {
+                throw CLI.Failure(description: "the daemon serves SFT as \(scorer.sftDType) weights, which this srppo does not know")
+            }
+            let local = WeightImage.contentHash(of: sft, dtype: dtype)
             guard scorer.models.sft == local else {
                 throw CLI.Failure(description: "the daemon serves SFT \(scorer.models.sft.prefix(12)), but --sft \(runConfig.sft) is \(local.prefix(12)): the actor must start from the reward's SFT")
             }

@@ -8,6 +8,7 @@ import Glibc
 #endif
 
 extension HugePagePolicy: ExpressibleByArgument {}
+extension WeightDType: ExpressibleByArgument {}
 
 /// `srppod`: the reward daemon. Under systemd it takes its sockets from socket activation and reports
 /// through sd_notify (systemd/srppod.service); by hand it binds --socket/--image-socket and runs in the
@@ -68,6 +69,8 @@ struct SRPPOD: ParsableCommand {
     var threads: Int?
     @Option(help: "Huge pages for the images: off, try or require.")
     var hugepages: HugePagePolicy = .try
+    @Option(help: "Images built from checkpoints in f32 or bf16 (half the memory; scoring in bf16). Default: f32, image files as they are.")
+    var dtype: WeightDType?
     @Option(help: "Tokens per forward batch.")
     var batchTokens: Int = 2048
     @Option(help: "Tokens waiting in the queue before requests are refused as busy.")
@@ -130,6 +133,7 @@ struct SRPPOD: ParsableCommand {
         configuration.allowedUIDs = Set(allowUIDs)
         configuration.allowedGIDs = Set(allowGIDs)
         configuration.hugePages = hugepages
+        configuration.dtype = dtype
         configuration.limits.batchTokens = batchTokens
         configuration.limits.maxQueueTokens = maxQueueTokens
         configuration.limits.maxBodyBytes = maxBodyBytes

@@ -34,6 +34,28 @@ final class DaemonServiceTests: XCTestCase {
         XCTAssertTrue(results.contains { $0.reward != 0 }, "different models give non-zero rewards")
     }
 
+    func testBF16DaemonServesHalfSizeImagesAndScoresLikeInProcessBF16() throws {
+        let folder = try temporaryFolder(self)
+        let pt = try TinyCheckpoint.write(seed: 1, to: folder + "/pt")
+        let sft = try TinyCheckpoint.write(seed: 2, to: folder + "/sft")
+        let running = try RunningDaemon(self, folder: folder, pt: pt, sft: sft) { $0.dtype = .bf16 }
+
+        let ptModel = try ModelLoader.load(path: pt).model, sftModel = try ModelLoader.load(path: sft).model
+        let daemon = try DaemonScorer(socketPath: running.socket, clientName: "bf16")
+        XCTAssertEqual(daemon.sftDType, "bf16")
+        XCTAssertEqual(daemon.models, FrozenModels(pt: WeightImage.contentHash(of: ptModel, dtype: .bf16),
+                                                   sft: WeightImage.contentHash(of: sftModel, dtype: .bf16)))
+        let described = try DaemonClient(socketPath: running.socket, clientName: "models").models().models
+        XCTAssertEqual(described.map(\.dtype), ["bf16", "bf16"])
+        XCTAssertEqual(described[0].dataBytes, BF16ImageLayout(config: ptModel.config).byteCount)
+
+        ptModel.weightPrecision = .bf16
+        sftModel.weightPrecision = .bf16
+        let embedded = try EmbeddedScorer(pt: ptModel, sft: sftModel)
+        let requests = tinyRequests(count: 20, seed: 5).map { RewardRequest(prompt: $0.prompt, response: $0.response) }
+        XCTAssertEqual(try daemon.score(requests), try embedded.score(requests))
+    }
+
     func testConcurrentClientsEachGetWhatScoringAloneGives() throws {
         let folder = try temporaryFolder(self)
         let pt = try TinyCheckpoint.write(seed: 3, to: folder + "/pt")
@@ -144,7 +166,7 @@ final class DaemonServiceTests: XCTestCase {
         XCTAssertEqual(after.identity.sft.revision, 2)
         XCTAssertEqual(after.identity.pt, before.identity.pt)
         let modelB = try ModelLoader.load(path: revisionB).model
-        XCTAssertEqual(after.models.sft, EmbeddedScorer.contentHash(modelB))
+        XCTAssertEqual(after.models.sft, WeightImage.contentHash(of: modelB))
         XCTAssertEqual(try after.score(request)[0].sft, try modelB.logProbs([ScoringRequest(prompt: request[0].prompt, response: request[0].response)])[0])
         XCTAssertEqual(try after.score(request)[0].pt, scoredA[0].pt)
 

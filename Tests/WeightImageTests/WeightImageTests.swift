@@ -5,6 +5,8 @@ import Transformer
 import WeightImage
 import XCTest
 
+func bitPatterns(_ values: [[Float]]) -> [[UInt32]] { values.map { $0.map(\.bitPattern) } }
+
 /// Images in real memfds: determinism, seals, shared and copy-on-write mappings, manifest checks,
 /// image files, huge page policy.
 final class WeightImageTests: XCTestCase {
@@ -93,6 +95,77 @@ final class WeightImageTests: XCTestCase {
         }
     }
 
+    // MARK: bf16 images
+
+    func testBF16ImageIsDeterministicSmallerAndScoresBitForBitLikeInProcessBF16() throws {
+        let model = tinyModel()
+        let image = try WeightImage(name: "tiny", model: model, dtype: .bf16, hugePages: .off)
+        XCTAssertEqual(try WeightImage(name: "other", model: tinyModel(), dtype: .bf16, hugePages: .off).manifest.sha256, image.manifest.sha256)
+        XCTAssertEqual(image.manifest.sha256, WeightImage.contentHash(of: model, dtype: .bf16))
+        let f32 = try WeightImage(name: "tiny", model: model, hugePages: .off)
+        XCTAssertNotEqual(image.manifest.sha256, f32.manifest.sha256)
+        XCTAssertEqual(image.manifest.dtype, .bf16)
+        // Matrices packed to bf16, norms in fp32: on this tiny model the norms weigh more than on a real one.
+        XCTAssertLessThan(Double(image.manifest.dataBytes), 0.6 * Double(f32.manifest.dataBytes))
+        for entry in image.manifest.tensors {
+            XCTAssertEqual(entry.encoding, entry.shape.count == 2 ? "bf16-panels" : "f32", entry.name)
+            XCTAssertEqual(entry.offset % 64, 0, entry.name)
+        }
+        XCTAssertEqual(image.manifest.tensors.filter { $0.shape.count == 2 }.map(\.name).suffix(2),
+                       ["model.embed_tokens.weight", "lm_head.weight"])
+
+        let inProcess = tinyModel()
+        inProcess.weightPrecision = .bf16
+        let expected = try inProcess.logProbs(tinyRequests)
+        let expectedShared = try inProcess.logProbs(tinyRequests, sharePrefixes: true)
+        for mode in AttachMode.allCases {
+            let attached = try image.map(mode: mode, verifyHash: true).makeModel()
+            XCTAssertEqual(attached.weightPrecision, .bf16)
+            XCTAssertFalse(attached.hasFP32Matrices)
+            XCTAssertEqual(bitPatterns(try attached.logProbs(tinyRequests)), bitPatterns(expected), "\(mode)")
+            XCTAssertEqual(bitPatterns(try attached.logProbs(tinyRequests, sharePrefixes: true)), bitPatterns(expectedShared), "\(mode)")
+            let heads = try attached.headInputs(tinyRequests), inProcessHeads = try inProcess.headInputs(tinyRequests)
+            XCTAssertEqual(memcmp(heads.pointer, inProcessHeads.pointer, heads.count * 4), 0)
+        }
+        // bf16 differs from fp32, as it should.
+        XCTAssertNotEqual(bitPatterns(expected), bitPatterns(try model.logProbs(tinyRequests)))
+
+        // Generation needs the fp32 weights a bf16 image does not have.
+        let attached = try image.map().makeModel()
+        XCTAssertThrowsError(try Generator(model: attached).generate([GenerationRequest(prompt: [1, 5], maxNewTokens: 3)])) { error in
+            XCTAssertEqual(error as? GenerationError, .needsFP32Weights)
+        }
+    }
+
+    func testBF16ImageFilesRoundTripAndKeepTheirDType() throws {
+        let directory = try temporaryDirectory(self)
+        let image = try WeightImage(name: "tiny", model: tinyModel(), dtype: .bf16, hugePages: .off)
+        let path = directory + "/tiny-bf16.srppo-image"
+        try WeightImageFile.write(image, to: path)
+        let loaded = try WeightImage.load(name: "again", path: path, hugePages: .off)
+        XCTAssertEqual(loaded.manifest.sha256, image.manifest.sha256)
+        XCTAssertEqual(loaded.manifest.dtype, .bf16)
+        XCTAssertEqual(bitPatterns(try loaded.map().makeModel().logProbs(tinyRequests)),
+                       bitPatterns(try image.map().makeModel().logProbs(tinyRequests)))
+        XCTAssertEqual(describe { _ = try WeightImage.load(name: "x", path: path, dtype: .f32, hugePages: .off) },
+                       "\(path): not a usable weight image file: it holds bf16 weights, not f32; build a f32 image from the checkpoint instead")
+    }
+
+    func testSmolLM2BF16ImageIsHalfTheSizeAndScoresBitForBit() throws {
+        guard let path = try smolLM2Path() else { throw XCTSkip("SmolLM2 model not downloaded (run scripts/setup.sh)") }
+        let loaded = try ModelLoader.load(path: path)
+        let requests = [ScoringRequest(tokens: [1, 9690, 28, 2641, 314, 253, 1345, 30, 2], firstScored: 3),
+                        ScoringRequest(tokens: [1, 504, 3458, 282, 4649, 314], firstScored: 1)]
+        let image = try WeightImage(name: "smollm2", loaded: loaded, dtype: .bf16, hugePages: .try)
+        let f32Bytes = WeightImageManifest(name: "smollm2", config: loaded.model.config, sha256: "").dataBytes
+        let ratio = Double(image.manifest.dataBytes) / Double(f32Bytes)
+        XCTAssertEqual(ratio, 0.5, accuracy: 0.01, "bf16 image \(image.manifest.dataBytes) bytes, f32 \(f32Bytes)")
+        loaded.model.weightPrecision = .bf16
+        let expected = try loaded.model.logProbs(requests)
+        let attached = try image.map().makeModel()
+        XCTAssertEqual(bitPatterns(try attached.logProbs(requests)), bitPatterns(expected))
+    }
+
     // MARK: Refusals
 
     func testMapRefusesImagesThisEngineCannotRunOrTrust() throws {
@@ -110,7 +183,9 @@ final class WeightImageTests: XCTestCase {
         XCTAssertEqual(mapError { $0.layoutVersion = LlamaLayout.version + 1 },
                        .layoutVersionMismatch(image: "tiny", imageLayout: LlamaLayout.version + 1, engineLayout: LlamaLayout.version))
         XCTAssertEqual(mapError { $0.formatVersion = 2 }, .unsupportedFormatVersion(image: "tiny", found: 2, supported: 1))
-        XCTAssertEqual(mapError { $0.dtype = .bf16 }, .unsupportedDType(image: "tiny", dtype: "bf16", supported: ["f32"]))
+        guard case .manifestMismatch(_, "data_bytes", _)? = mapError({ $0.dtype = .bf16 }) else {
+            return XCTFail("an f32 image relabelled bf16 must be refused")
+        }
         guard case .manifestMismatch(_, "tensors", _)? = mapError({ m in
             m.tensors[3] = .init(name: m.tensors[3].name, shape: m.tensors[3].shape, offset: m.tensors[3].offset + 64)
         }) else { return XCTFail("a moved tensor must be refused") }

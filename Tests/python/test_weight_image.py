@@ -64,8 +64,10 @@ def wire_attach(path, name, **extra):
 class Server:
     """`srppo image serve` in its own process; stopped with SIGTERM, which must exit 0."""
 
-    def __init__(self, binary, socket_path, models, hugepages="off"):
+    def __init__(self, binary, socket_path, models, hugepages="off", dtype=None):
         args = [binary, "image", "serve", "--socket", socket_path, "--hugepages", hugepages]
+        if dtype:
+            args += ["--dtype", dtype]
         for name, path in models.items():
             args += ["--model", f"{name}={path}"]
         self.socket_path = socket_path
@@ -117,6 +119,13 @@ def smaps_rollup(pid):
 @pytest.fixture(scope="module")
 def server(srppo_bin, smollm2, tmp_path_factory):
     s = Server(srppo_bin, str(tmp_path_factory.mktemp("wi") / "weights.sock"), {"smollm2": smollm2})
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def bf16_server(srppo_bin, smollm2, tmp_path_factory):
+    s = Server(srppo_bin, str(tmp_path_factory.mktemp("wi-bf16") / "weights.sock"), {"smollm2": smollm2}, dtype="bf16")
     yield s
     s.stop()
 
@@ -211,7 +220,9 @@ def test_private_mapping_is_writable_and_leaves_the_image_unchanged(server):
     fresh.close()
 
 
-def test_four_client_processes_share_one_physical_copy(srppo_bin, server):
+@pytest.mark.parametrize("served", ["server", "bf16_server"])
+def test_four_client_processes_share_one_physical_copy(srppo_bin, served, request):
+    server = request.getfixturevalue(served)
     memory_bytes = server.images["smollm2"]["memory_bytes"]
     holders = [Holder(srppo_bin, server.socket_path, "smollm2") for _ in range(4)]
     try:
@@ -345,3 +356,65 @@ def test_huge_page_backed_image(srppo_bin, smollm2, server, pairs_file, in_proce
         with open(control, "w") as f:
             f.write(str(original))
         assert int(open(control).read()) == original, "huge page pool restored"
+
+
+# --- bf16 images ---------------------------------------------------------------------------------
+
+def round_to_bf16(values):
+    """fp32 → bf16 → fp32 the way the engine packs: nearest even; below the smallest normal → signed zero."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint32) << 16
+    tiny = (bits & 0x7F800000) == 0
+    rounded[tiny] = (bits[tiny].astype(np.uint32) & 0x80000000)
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+def test_bf16_image_is_half_the_size_and_holds_the_gguf_weights_rounded_to_bf16(server, bf16_server, smollm2):
+    from srppo_client.images import attach
+    from gguf.quants import dequantize
+    f32, bf16 = server.images["smollm2"], bf16_server.images["smollm2"]
+    assert bf16["dtype"] == "bf16"
+    assert bf16["data_bytes"] / f32["data_bytes"] == pytest.approx(0.5, abs=0.01)
+    with attach(bf16_server.socket_path, "smollm2") as image:
+        assert hashlib.sha256(image.data()).hexdigest() == bf16["sha256"]
+        table = {t["name"]: t for t in image.manifest["tensors"]}
+        assert {t.get("encoding") for t in table.values()} == {"f32", "bf16-panels"}
+        gguf_tensors = {t.name: t for t in GGUFReader(smollm2).tensors}
+        # Matrices whose rows the engine keeps in GGUF order (q/k are permuted for RoPE), fused groups
+        # stacked as the engine multiplies them; norms exactly in fp32.
+        groups = {"model.embed_tokens.weight": ["token_embd.weight"],
+                  "model.layers.0.self_attn.o_proj.weight": ["blk.0.attn_output.weight"],
+                  "model.layers.7.mlp.gate_up_proj.weight": ["blk.7.ffn_gate.weight", "blk.7.ffn_up.weight"],
+                  "model.layers.29.mlp.down_proj.weight": ["blk.29.ffn_down.weight"],
+                  "model.norm.weight": ["output_norm.weight"],
+                  "model.layers.3.input_layernorm.weight": ["blk.3.attn_norm.weight"]}
+        for name, parts in groups.items():
+            entry = table[name]
+            reference = np.concatenate([dequantize(gguf_tensors[p].data, gguf_tensors[p].tensor_type)
+                                        .reshape(-1, entry["shape"][-1]) for p in parts]).reshape(entry["shape"])
+            mine = image.array(name)
+            if entry["encoding"] == "bf16-panels":
+                np.testing.assert_array_equal(mine, round_to_bf16(reference), err_msg=name)
+            else:
+                np.testing.assert_array_equal(mine, reference, err_msg=name)
+        with pytest.raises(ValueError, match="use array"):
+            image.tensor("model.layers.0.self_attn.o_proj.weight")
+
+
+@pytest.mark.parametrize("mode", ["shared", "private"])
+def test_bf16_attached_image_scores_bit_for_bit_like_score_dtype_bf16(srppo_bin, smollm2, bf16_server, pairs_file, in_process_scores, mode):
+    expected = run_srppo(srppo_bin, "score", "--model", smollm2, "--dtype", "bf16", "--input", pairs_file, "--threads", "2").stdout
+    attached = run_srppo(srppo_bin, "image", "attach", "--socket", bf16_server.socket_path, "--name", "smollm2",
+                         "--mode", mode, "--score", "--input", pairs_file, "--threads", "2")
+    assert attached.stdout == expected
+    assert attached.stdout != in_process_scores, "bf16 rounds: the fp32 scores differ"
+    assert json.loads(attached.stderr)["dtype"] == "bf16"
+
+
+def test_bf16_image_files_are_deterministic(srppo_bin, smollm2, bf16_server, tmp_path):
+    built = [json.loads(run_srppo(srppo_bin, "image", "build", "--model", smollm2, "--dtype", "bf16", "--out", str(tmp_path / f"{i}.img"),
+                                  "--hugepages", "off").stdout) for i in range(2)]
+    assert [b["sha256"] for b in built] == [bf16_server.images["smollm2"]["sha256"]] * 2
+    assert (tmp_path / "0.img").read_bytes() == (tmp_path / "1.img").read_bytes()
+    refused = run_srppo(srppo_bin, "image", "build", "--model", str(tmp_path / "0.img"), "--dtype", "f32", check=False)
+    assert refused.returncode == 1 and "it holds bf16 weights, not f32" in refused.stderr

@@ -70,17 +70,15 @@ def attach(path, name, sha256=None, timeout=30.0):
         for fd in fds:
             os.close(fd)
         raise UnexpectedAnswer(f"attach reply carried {len(fds)} descriptors, expected 1")
-    try:
-        return WeightImage(fds[0], reply["manifest"], reply.get("backing", {}))
-    except BaseException:
-        os.close(fds[0])
-        raise
+    # WeightImage closes the descriptor, whether mapping it works or not.
+    return WeightImage(fds[0], reply["manifest"], reply.get("backing", {}))
 
 
 class WeightImage:
-    """A mapped weight image. `manifest` is the server's description (config, tensors, sha256);
-    `tensor(name)` is a read-only float32 memoryview of the tensor's shape, `array(name)` a read-only
-    NumPy array, both views of the shared mapping (no copy). The descriptor is closed once mapped."""
+    """A mapped weight image. `manifest` is the server's description (config, dtype, tensors, sha256);
+    `tensor(name)` is a read-only float32 memoryview of the tensor's shape, `array(name)` a NumPy
+    array: views of the shared mapping (no copy), except for the packed matrices of a bf16 image,
+    which `array` unpacks. The descriptor is closed once mapped."""
 
     def __init__(self, fd, manifest, backing):
         self.manifest = manifest
@@ -89,7 +87,7 @@ class WeightImage:
             self.seals = fcntl.fcntl(fd, F_GET_SEALS)
             if not self.seals & F_SEAL_WRITE or not self.seals & F_SEAL_SHRINK:
                 raise UnexpectedAnswer(f"the image descriptor is not sealed against writes (seals {self.seals})")
-            if manifest.get("dtype") != "f32":
+            if manifest.get("dtype") not in ("f32", "bf16"):
                 raise UnexpectedAnswer(f"unsupported image dtype {manifest.get('dtype')!r}")
             self.size = os.fstat(fd).st_size
             if self.size < manifest["data_bytes"]:
@@ -117,8 +115,11 @@ class WeightImage:
         return self._view[:self.manifest["data_bytes"]]
 
     def tensor(self, name):
-        """Read-only float32 memoryview (format 'f', the tensor's shape) into the shared mapping."""
+        """Read-only float32 memoryview (format 'f', the tensor's shape) into the shared mapping.
+        Packed bf16 matrices of a bf16 image have no such view: use `array`."""
         entry = self._tensors[name]
+        if entry.get("encoding", "f32") != "f32":
+            raise ValueError(f"{name} is stored as {entry['encoding']}, not fp32 rows: use array(), which unpacks it")
         count = 1
         for n in entry["shape"]:
             count *= n
@@ -126,9 +127,13 @@ class WeightImage:
         return flat.cast("f", entry["shape"]) if entry["shape"] else flat.cast("f")
 
     def array(self, name):
-        """Read-only NumPy float32 array of the tensor (needs NumPy); no copy."""
+        """NumPy float32 array of the tensor (needs NumPy): a read-only view into the mapping for fp32
+        tensors, an unpacked copy (exact bf16 values) for the packed matrices of a bf16 image."""
         import numpy as np
         entry = self._tensors[name]
+        if entry.get("encoding") == "bf16-panels":
+            return unpack_bf16_panels(np.frombuffer(self._mmap, dtype="<u2", count=bf16_panels_count(*entry["shape"]),
+                                                    offset=entry["offset"]), *entry["shape"])
         count = int(np.prod(entry["shape"], dtype=np.int64))
         return np.frombuffer(self._mmap, dtype="<f4", count=count, offset=entry["offset"]).reshape(entry["shape"])
 
@@ -146,3 +151,22 @@ class WeightImage:
 
     def __exit__(self, *exc):
         self.close()
+
+
+BF16_PANEL = 32
+
+
+def bf16_panels_count(rows, columns):
+    """uint16 values in the packed form of a [rows, columns] matrix (docs/weight-image-protocol.md)."""
+    return -(-rows // BF16_PANEL) * BF16_PANEL * (columns + columns % 2)
+
+
+def unpack_bf16_panels(packed, rows, columns):
+    """W[rows, columns] as float32 from its packed bf16 panels: panels of 32 rows one after another;
+    inside a panel, for each pair of columns, the 32 rows' two values side by side."""
+    import numpy as np
+    even = columns + columns % 2
+    panels = -(-rows // BF16_PANEL)
+    grid = np.asarray(packed, dtype=np.uint16).reshape(panels, even // 2, BF16_PANEL, 2)
+    bits = grid.transpose(0, 2, 1, 3).reshape(panels * BF16_PANEL, even)[:rows, :columns]
+    return (bits.astype(np.uint32) << 16).view(np.float32)
