@@ -41,6 +41,9 @@ struct BenchAttachCommand: ParsableCommand {
     @Option(help: "Huge pages for the image: off, try or require.")
     var hugepages: HugePagePolicy = .try
 
+    @Option(help: "Image dtype: f32, or bf16 (attached models score in bf16, compared with the loaded model in bf16).")
+    var dtype: WeightDType = .f32
+
     @Option(help: "Tokens in the probe sequence scored after each attach.")
     var probeTokens: Int = 16
 
@@ -71,10 +74,11 @@ struct BenchAttachCommand: ParsableCommand {
         }
         try out.write(cold.report(name: "cold-load", extra: ["model": model]))
 
-        let image = try CLI.orExit { try WeightImage(name: "bench", loaded: loaded!, hugePages: hugepages) }
+        let image = try CLI.orExit { try WeightImage(name: "bench", loaded: loaded!, dtype: dtype, hugePages: hugepages) }
+        loaded!.model.weightPrecision = dtype == .bf16 ? .bf16 : .f32
         let reference = try loaded!.model.logProbs(probe)
         loaded = nil
-        try out.write(["series": "build", "backing": image.backing.summary, "data_bytes": image.manifest.dataBytes,
+        try out.write(["series": "build", "backing": image.backing.summary, "dtype": dtype.rawValue, "data_bytes": image.manifest.dataBytes,
                        "fill_seconds": image.statistics.fillSeconds, "hash_seconds": image.statistics.hashSeconds,
                        "hash_mb_per_s": image.statistics.hashBytesPerSecond / 1e6])
 

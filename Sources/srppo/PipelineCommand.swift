@@ -26,7 +26,7 @@ struct PipelineCommand: ParsableCommand {
           report.html           srppo report
           pipeline.json         the resolved settings; stages.jsonl: seconds per stage; pipeline.log
 
-        Settings: --preset (small: about 20 minutes on 2 cores; large: the README's results table), \\
+        Settings: --preset (small: about 20 minutes on 2 cores with one seed; large: several hours), \\
         then the JSON --config file (keys as in pipeline.json), then flags. sft_args, ppo_args and \\
         eval_args in the config pass extra flags to those stages.
 
@@ -39,7 +39,7 @@ struct PipelineCommand: ParsableCommand {
 
     @Option(help: "Pretrained model PT (GGUF file, safetensors file or Hugging Face folder).") var model: String?
     @Option(help: "Run folder.") var out: String
-    @Option(help: "small (about 20 minutes here) or large (the README's results).") var preset = "small"
+    @Option(help: "small (about 20 minutes here with one seed) or large (several hours).") var preset = "small"
     @Option(help: "JSON file of settings (keys as in pipeline.json); flags override it.") var config: String?
     @Option(help: "PPO seeds, comma-separated (one PPO run per seed and placement).") var seeds: String?
     @Flag(help: "One SFT run per seed (SFT seeded with it) instead of one shared SFT run; seed S's PPO runs start from SFT seed S.")
@@ -152,8 +152,8 @@ struct PipelineConfig: Codable, Equatable {
         return c
     }()
 
-    /// The README's results table: the generator's default sizes, two SFT epochs, 30 PPO steps per
-    /// run, three seeds for each placement, both evaluation sets. Several hours here.
+    /// A larger run: the generator's default sizes, two SFT epochs, 30 PPO steps per run, three
+    /// seeds (each with its own SFT run) for each placement, both evaluation sets. Several hours here.
     static let large: PipelineConfig = {
         var c = small
         c.demos = TaskSizes.small.demonstrations
@@ -164,6 +164,7 @@ struct PipelineConfig: Codable, Equatable {
         c.sftArgs = ["--eval-every", "10"]
         c.ppoSteps = 30
         c.seeds = [1, 2, 3]
+        c.sftPerSeed = true
         c.evalMaxNewTokens = 192
         c.evalInDomain = true
         return c
