@@ -58,7 +58,8 @@ def main(srppo):
         body = json.dumps(request).encode()
         (corpus("image-protocol") / name).write_bytes(struct.pack(">I", len(body)) + body)
     fuzzer = str(pathlib.Path(srppo).parent / "srppo-fuzz")
-    subprocess.run([fuzzer, "--write-manifest-seed", str(corpus("image-manifest") / "tiny.json")], check=True)
+    for dtype, name in (("f32", "tiny.json"), ("bf16", "tiny-bf16.json")):
+        subprocess.run([fuzzer, "--write-manifest-seed", str(corpus("image-manifest") / name), dtype], check=True)
     two = [json.dumps({"version": 1, "op": "list"}).encode()] * 2
     (corpus("image-protocol") / "two-requests").write_bytes(b"".join(struct.pack(">I", len(b)) + b for b in two))
 

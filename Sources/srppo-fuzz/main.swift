@@ -113,11 +113,14 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 }
 
 let arguments = CommandLine.arguments
-// Fuzz/make_seeds.py takes the image-manifest seed from the fixture itself.
-if arguments.count == 3 && arguments[1] == "--write-manifest-seed" {
+// Fuzz/make_seeds.py takes the image-manifest seeds from the fixture itself: its manifest, and the
+// manifest a bf16 image of the same model would have.
+if arguments.count == 4 && arguments[1] == "--write-manifest-seed", let dtype = WeightDType(rawValue: arguments[3]) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    try! encoder.encode(imageFixture().image.manifest).write(to: URL(fileURLWithPath: arguments[2]))
+    let fixture = imageFixture().image.manifest
+    let manifest = WeightImageManifest(name: fixture.name, config: fixture.config, dtype: dtype, sha256: fixture.sha256)
+    try! encoder.encode(manifest).write(to: URL(fileURLWithPath: arguments[2]))
     exit(0)
 }
 guard arguments.count >= 2, let target = targets[arguments[1]] else {
