@@ -15,8 +15,8 @@ struct ReportCommand: ParsableCommand {
         loss, explained variance) and every evaluation result (`srppo eval --output`) in RUN/eval/ \\
         and RUN/eval.json, and writes RUN/report.html: one file, no scripts, nothing fetched.
 
-        Evaluations named LABEL-seedN are also summarized per LABEL as mean ± standard deviation \\
-        over seeds.
+        The results table gives every model once: evaluations named LABEL-seedN are summarized \\
+        per LABEL as mean ± standard deviation over seeds.
 
         Example:
           srppo report runs/pipeline-small
@@ -191,20 +191,22 @@ struct RunReport {
         }
         let summary = seedSummary()
         if !summary.isEmpty {
-            blocks.append(.paragraph("Over seeds (evaluations named LABEL-seedN): mean ± standard deviation."))
-            blocks.append(.table(header: ["model", "set", "seeds", "prompt strict", "prompt loose", "instr strict", "instr loose", "mean words"],
-                                 rows: summary))
+            blocks.append(.paragraph("Per model, evaluations named LABEL-seedN taken together: mean ± standard deviation over seeds " +
+                                     "(sample sd; one evaluation: its value). Truncated: responses cut at the token limit. " +
+                                     "NLL: held-out demonstrations, per token."))
+            blocks.append(.table(header: ["model", "set", "seeds", "prompt strict", "prompt loose", "instr strict", "instr loose",
+                                          "mean words", "mean tokens", "truncated", "held-out NLL"], rows: summary))
         }
         return .init(title: "Evaluation", blocks: blocks)
     }
 
-    /// Rows of mean ± sd per (label without -seedN, IFEval set), for labels with a seed suffix.
+    /// Rows of mean ± sd per (label without -seedN, IFEval set), in evaluation order: the results
+    /// table of a pipeline run.
     func seedSummary() -> [[String]] {
         var groups: [String: [EvaluationResults]] = [:]
         var order: [String] = []
         for (label, results) in evaluations {
-            guard let range = label.range(of: "-seed[0-9]+$", options: .regularExpression) else { continue }
-            let base = String(label[..<range.lowerBound])
+            let base = label.range(of: "-seed[0-9]+$", options: .regularExpression).map { String(label[..<$0.lowerBound]) } ?? label
             if groups[base] == nil { order.append(base) }
             groups[base, default: []].append(results)
         }
@@ -214,15 +216,23 @@ struct RunReport {
             let setNames = runs[0].sets.filter { $0.ifeval != nil }.map(\.name)
             for name in setNames {
                 let sets = runs.compactMap { $0.sets.first { $0.name == name } }.filter { $0.ifeval != nil }
-                func stat(_ f: (SetResult) -> Double, percent: Bool = true) -> String {
-                    let xs = sets.map(f), n = Double(xs.count)
-                    let mean = xs.reduce(0, +) / n
-                    let sd = xs.count > 1 ? (xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot() : 0
-                    return percent ? String(format: "%.1f ± %.1f%%", 100 * mean, 100 * sd) : String(format: "%.1f ± %.1f", mean, sd)
+                func stat(_ xs: [Double], _ format: String) -> String {
+                    guard !xs.isEmpty else { return "—" }
+                    let n = Double(xs.count), mean = xs.reduce(0, +) / n
+                    guard xs.count > 1 else { return String(format: format, mean) }
+                    let sd = (xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot()
+                    return String(format: format, mean) + " ± " + String(format: format, sd)
                 }
-                rows.append([base, name, "\(sets.count)", stat { $0.ifeval!.promptLevel.strictAccuracy }, stat { $0.ifeval!.promptLevel.looseAccuracy },
-                             stat { $0.ifeval!.instructionLevel.strictAccuracy }, stat { $0.ifeval!.instructionLevel.looseAccuracy },
-                             stat({ $0.meanResponseWords }, percent: false)])
+                func percent(_ f: (SetResult) -> Double?) -> String {
+                    let xs = sets.compactMap(f).map { 100 * $0 }
+                    return xs.isEmpty ? "—" : stat(xs, "%.1f") + "%"
+                }
+                rows.append([base, name, "\(sets.count)",
+                             percent { $0.ifeval!.promptLevel.strictAccuracy }, percent { $0.ifeval!.promptLevel.looseAccuracy },
+                             percent { $0.ifeval!.instructionLevel.strictAccuracy }, percent { $0.ifeval!.instructionLevel.looseAccuracy },
+                             stat(sets.map(\.meanResponseWords), "%.1f"), stat(sets.compactMap { $0.generation?.meanTokens }, "%.1f"),
+                             percent { $0.generation?.truncationRate },
+                             stat(runs.compactMap { $0.nll?.first?.meanNLL }, "%.3f")])
             }
         }
         return rows

@@ -8,8 +8,10 @@ the report without PPO's cost."""
 import json
 import os
 import pathlib
+import re
 import shutil
 import stat
+import statistics
 import subprocess
 import sys
 
@@ -203,9 +205,19 @@ def test_pipeline_sft_per_seed_trains_one_sft_per_seed_and_starts_each_ppo_from_
     assert [c[c.index("--sft") + 1] for c in jsonl(tmp_path / "ppo-calls.jsonl")] == [
         str(out / "sft-seed4" / "model"), str(out / "sft-seed7" / "model")]
     assert json.loads((out / "pipeline.json").read_text())["sft_per_seed"] is True
-    # The report summarizes SFT over its seeds like the PPO runs.
+    # The report's results table: every model once, SFT over its seeds like the PPO runs.
     html = (out / "report.html").read_text()
-    assert "<td>sft</td>" in html and "<td>srppo-eos</td>" in html
+    [results] = [t for t in re.findall(r"<table>(.*?)</table>", html) if "<th>seeds</th>" in t]
+    rows = {cells[0]: cells for cells in (re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", results)) if cells}
+    assert list(rows) == ["pt", "sft", "srppo-eos"]
+    sft_runs = [json.loads((out / "eval" / f"sft-seed{seed}.json").read_text()) for seed in (4, 7)]
+    strict = [100 * r["sets"][0]["ifeval"]["prompt_level"]["strict_accuracy"] for r in sft_runs]
+    tokens = [r["sets"][0]["generation"]["mean_tokens"] for r in sft_runs]
+    nll = [r["nll"][0]["mean_nll"] for r in sft_runs]
+    assert rows["sft"][:4] == ["sft", "eval_ood", "2", f"{statistics.mean(strict):.1f} ± {statistics.stdev(strict):.1f}%"]
+    assert rows["sft"][8] == f"{statistics.mean(tokens):.1f} ± {statistics.stdev(tokens):.1f}"
+    assert rows["sft"][10] == f"{statistics.mean(nll):.3f} ± {statistics.stdev(nll):.3f}"
+    assert rows["pt"][2] == "1" and "±" not in "".join(rows["pt"])
     # One daemon serves one SFT model, so the two do not go together.
     result = run_srppo(srppo_bin, *args, "--daemon", str(tmp_path / "none.sock"), "--out", str(tmp_path / "other"), check=False)
     assert result.returncode == 1 and "a daemon serves one" in result.stderr
@@ -256,7 +268,8 @@ def test_report_renders_every_plot_in_a_headless_browser(pipeline_run, tmp_path)
     evaluation, nll, seeds = probe["tables"][:3]
     assert [row[0] for row in evaluation[1:]] == ["pt", "sft", "srppo-eos-seed1", "srppo-eos-seed2",
                                                   "srppo-tokenwise-seed1", "srppo-tokenwise-seed2"]
-    assert [row[:3] for row in seeds[1:]] == [["srppo-eos", "eval_ood", "2"], ["srppo-tokenwise", "eval_ood", "2"]]
+    assert [row[:3] for row in seeds[1:]] == [["pt", "eval_ood", "1"], ["sft", "eval_ood", "1"], ["srppo-eos", "eval_ood", "2"],
+                                              ["srppo-tokenwise", "eval_ood", "2"]]
     shot = tmp_path / "report.png"
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}", "--window-size=1280,2400",
                     (pipeline_run["out"] / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
