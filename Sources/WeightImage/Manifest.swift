@@ -7,9 +7,6 @@ import Transformer
 public enum WeightDType: String, Codable, Sendable, CaseIterable {
     case f32, bf16
 
-    /// Element types `LlamaModel` can run on directly from a mapping.
-    public static let runnable: [WeightDType] = [.f32, .bf16]
-
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
@@ -148,9 +145,6 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         }
         guard layoutVersion == LlamaLayout.version else {
             throw WeightImageError.layoutVersionMismatch(image: image, imageLayout: layoutVersion, engineLayout: LlamaLayout.version)
-        }
-        guard WeightDType.runnable.contains(dtype) else {
-            throw WeightImageError.unsupportedDType(image: image, dtype: dtype.rawValue, supported: WeightDType.runnable.map(\.rawValue))
         }
         do {
             try config.validate(source: "weight image '\(image)'")

@@ -9,7 +9,6 @@ public enum WeightImageError: Error, CustomStringConvertible, Equatable {
     case unsupportedFormatVersion(image: String, found: Int, supported: Int)
     /// Written by an engine that lays parameters out differently (`LlamaLayout.version`).
     case layoutVersionMismatch(image: String, imageLayout: Int, engineLayout: Int)
-    case unsupportedDType(image: String, dtype: String, supported: [String])
     case hashMismatch(image: String, expected: String, actual: String)
     /// The memory is not sealed against writes and resizing, so its hash could go stale.
     case notSealed(image: String, missing: [String])
@@ -30,8 +29,6 @@ public enum WeightImageError: Error, CustomStringConvertible, Equatable {
             return "weight image '\(image)': manifest format version \(found), this engine reads version \(supported)"
         case let .layoutVersionMismatch(image, imageLayout, engineLayout):
             return "weight image '\(image)' was built for parameter layout version \(imageLayout), this engine uses version \(engineLayout): rebuild the image"
-        case let .unsupportedDType(image, dtype, supported):
-            return "weight image '\(image)' holds \(dtype) weights; this engine runs on \(supported.joined(separator: ", "))"
         case let .hashMismatch(image, expected, actual):
             return "weight image '\(image)': content hash is sha256:\(actual), expected sha256:\(expected)"
         case let .notSealed(image, missing):
