@@ -149,50 +149,44 @@ public final class LlamaModel: @unchecked Sendable {
     /// Causal grouped-query attention of every sequence and head: out [T, H·e] from qkv [T, H·e + 2·G·e].
     /// Queries go in blocks of `attentionBlock` rows; a block only multiplies the keys it can see.
     ///
-    /// A continuation of a shared prompt (context C > 0) copies the prompt's keys/values and its own
-    /// into one contiguous [C + L, e] pair and cuts its query blocks at the same absolute positions
-    /// as the unshared sequence would, so its blocks have their unshared shapes. (The prompt's own
-    /// last block ends with the prompt and may be shorter than unshared: one reason sharing equals
-    /// unshared scoring only to rounding.)
+    /// A continuation of a shared prompt (context C > 0) sees the prompt's C keys/values, where the
+    /// prompt sequence has them, and then its own: each block's scores and weighted values are two
+    /// products, one per part, and its query blocks are cut at the same absolute positions as the
+    /// unshared sequence's. (Splitting the sums over keys in two is one reason sharing equals unshared
+    /// scoring only to rounding.)
     private func attention(qkv: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
         let e = c.headDim, H = c.numHeads, group = c.numHeads / c.numKVHeads, ld = c.qkvDim
         let scale = Float(1.0 / Double(e).squareRoot())
         let block = Self.attentionBlock
         let scratch = AlignedBuffer<Float>(count: Parallel.threads * block * batch.longest)
-        let shared = batch.contexts.contains { $0 > 0 }
-        let gathered = AlignedBuffer<Float>(count: shared ? Parallel.threads * 2 * batch.longest * e : 0)
         Parallel.forEachTask(batch.sequenceCount * H) { worker, task in
             let s = task / H, h = task % H, g = h / group
-            let start = batch.starts[s], L = batch.lengths[s]
+            let start = batch.starts[s], L = batch.lengths[s], C = batch.contexts[s]
             let scores = scratch.pointer + worker * block * batch.longest
             let q = qkv + start * ld + h * e
-            var k = UnsafePointer(qkv + start * ld + c.qDim + g * e)
-            var v = k + c.kvDim
-            var kvStride = ld
-            let C = batch.contexts[s]
-            if C > 0 {
-                // keys/values of the prompt's C rows, then of this sequence's L rows, contiguous
-                let keys = gathered.pointer + worker * 2 * batch.longest * e, values = keys + batch.longest * e
-                let prefix = qkv + batch.prefixStarts[s] * ld + c.qDim + g * e
-                for j in 0..<C + L {
-                    let row = j < C ? prefix + j * ld : qkv + (start + j - C) * ld + c.qDim + g * e
-                    (keys + j * e).update(from: row, count: e)
-                    (values + j * e).update(from: row + c.kvDim, count: e)
-                }
-                (k, v, kvStride) = (UnsafePointer(keys), UnsafePointer(values), e)
-            }
+            let k = UnsafePointer(qkv + start * ld + c.qDim + g * e), v = k + c.kvDim
+            // The shared prompt's keys and values (C = 0: none).
+            let promptK = UnsafePointer(qkv + batch.prefixStarts[s] * ld + c.qDim + g * e), promptV = promptK + c.kvDim
             var r0 = 0
             while r0 < L {
                 let position = C + r0
-                let rows = min(block - position % block, L - r0), keys = position + rows
-                // scores[rows, keys] = q[r0..<r0+rows] · k[0..<keys]^T, causal softmax by rows
-                Gemm.multiplySerial(m: rows, n: keys, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: kvStride, transB: .transposed,
-                                    c: scores, ldc: keys)
+                let rows = min(block - position % block, L - r0), keys = position + rows, own = r0 + rows
+                // scores[rows, keys] = q[r0..<r0+rows] · [prompt k; k[0..<own]]^T, causal softmax by rows
+                if C > 0 {
+                    Gemm.multiplySerial(m: rows, n: C, k: e, a: q + r0 * ld, lda: ld, b: promptK, ldb: ld, transB: .transposed,
+                                        c: scores, ldc: keys)
+                }
+                Gemm.multiplySerial(m: rows, n: own, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
+                                    c: scores + C, ldc: keys)
                 srppo_softmax_causal(scores, Int32(rows), Int32(keys), Int32(keys), Int32(position), scale)
-                // out[r0..<r0+rows, head h] = scores · v[0..<keys]
-                Gemm.multiplySerial(m: rows, n: e, k: keys, a: scores, lda: keys, b: v, ldb: kvStride,
-                                    c: out + (start + r0) * c.qDim + h * e, ldc: c.qDim)
+                // out[r0..<r0+rows, head h] = scores · [prompt v; v[0..<own]]
+                let o = out + (start + r0) * c.qDim + h * e
+                if C > 0 {
+                    Gemm.multiplySerial(m: rows, n: e, k: C, a: scores, lda: keys, b: promptV, ldb: ld, c: o, ldc: c.qDim)
+                }
+                Gemm.multiplySerial(m: rows, n: e, k: own, a: scores + C, lda: keys, b: v, ldb: ld, c: o, ldc: c.qDim,
+                                    beta: C > 0 ? 1 : 0)
                 r0 += rows
             }
         }
