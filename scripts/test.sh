@@ -10,7 +10,7 @@ bash scripts/setup.sh
 export SRPPO_SMOLLM2="${SRPPO_SMOLLM2:-$(cat "${SRPPO_CACHE:-$HOME/.cache/srppo}/smollm2.path")}"
 swift build -c release
 swift test -c release
-.venv/bin/python -m pytest -q Tests/python
+.venv/bin/python -m pytest -q --durations=15 Tests/python   # the slowest tests, to keep CI under 30 minutes
 
 for corpus in Fuzz/corpus/*; do
     target=$(basename "$corpus")

@@ -401,9 +401,15 @@ def test_bf16_image_is_half_the_size_and_holds_the_gguf_weights_rounded_to_bf16(
             image.tensor("model.layers.0.self_attn.o_proj.weight")
 
 
+@pytest.fixture(scope="module")
+def in_process_bf16_scores(srppo_bin, smollm2, pairs_file):
+    return run_srppo(srppo_bin, "score", "--model", smollm2, "--dtype", "bf16", "--input", pairs_file, "--threads", "2").stdout
+
+
 @pytest.mark.parametrize("mode", ["shared", "private"])
-def test_bf16_attached_image_scores_bit_for_bit_like_score_dtype_bf16(srppo_bin, smollm2, bf16_server, pairs_file, in_process_scores, mode):
-    expected = run_srppo(srppo_bin, "score", "--model", smollm2, "--dtype", "bf16", "--input", pairs_file, "--threads", "2").stdout
+def test_bf16_attached_image_scores_bit_for_bit_like_score_dtype_bf16(srppo_bin, bf16_server, pairs_file, in_process_scores,
+                                                                     in_process_bf16_scores, mode):
+    expected = in_process_bf16_scores
     attached = run_srppo(srppo_bin, "image", "attach", "--socket", bf16_server.socket_path, "--name", "smollm2",
                          "--mode", mode, "--score", "--input", pairs_file, "--threads", "2")
     assert attached.stdout == expected
