@@ -80,7 +80,7 @@ final class WeightImageTests: XCTestCase {
         }
     }
 
-    func testSmolLM2AttachedImageScoresBitForBit() throws {
+    func testSmolLM2AttachedImagesScoreBitForBitInF32AndBF16() throws {
         guard let path = try smolLM2Path() else { throw XCTSkip("SmolLM2 model not downloaded (run scripts/setup.sh)") }
         let loaded = try ModelLoader.load(path: path)
         let requests = [ScoringRequest(tokens: [1, 9690, 28, 2641, 314, 253, 1345, 30, 2], firstScored: 3),
@@ -89,10 +89,14 @@ final class WeightImageTests: XCTestCase {
         let image = try WeightImage(name: "smollm2", loaded: loaded, hugePages: .try)
         XCTAssertEqual(image.manifest.source, .init(format: "gguf", path: path))
         for mode in AttachMode.allCases {
-            let logProbs = try image.map(mode: mode).makeModel().logProbs(requests)
-            XCTAssertEqual(logProbs, expected, "\(mode)")
-            XCTAssertEqual(logProbs.map { $0.map(\.bitPattern) }, expected.map { $0.map(\.bitPattern) })
+            XCTAssertEqual(bitPatterns(try image.map(mode: mode).makeModel().logProbs(requests)), bitPatterns(expected), "\(mode)")
         }
+
+        // bf16: half the bytes, and exactly what the loaded model computes in bf16.
+        let bf16 = try WeightImage(name: "smollm2", loaded: loaded, dtype: .bf16, hugePages: .try)
+        XCTAssertEqual(Double(bf16.manifest.dataBytes) / Double(image.manifest.dataBytes), 0.5, accuracy: 0.01)
+        loaded.model.weightPrecision = .bf16
+        XCTAssertEqual(bitPatterns(try bf16.map().makeModel().logProbs(requests)), bitPatterns(try loaded.model.logProbs(requests)))
     }
 
     // MARK: bf16 images
@@ -149,21 +153,6 @@ final class WeightImageTests: XCTestCase {
                        bitPatterns(try image.map().makeModel().logProbs(tinyRequests)))
         XCTAssertEqual(describe { _ = try WeightImage.load(name: "x", path: path, dtype: .f32, hugePages: .off) },
                        "\(path): not a usable weight image file: it holds bf16 weights, not f32; build a f32 image from the checkpoint instead")
-    }
-
-    func testSmolLM2BF16ImageIsHalfTheSizeAndScoresBitForBit() throws {
-        guard let path = try smolLM2Path() else { throw XCTSkip("SmolLM2 model not downloaded (run scripts/setup.sh)") }
-        let loaded = try ModelLoader.load(path: path)
-        let requests = [ScoringRequest(tokens: [1, 9690, 28, 2641, 314, 253, 1345, 30, 2], firstScored: 3),
-                        ScoringRequest(tokens: [1, 504, 3458, 282, 4649, 314], firstScored: 1)]
-        let image = try WeightImage(name: "smollm2", loaded: loaded, dtype: .bf16, hugePages: .try)
-        let f32Bytes = WeightImageManifest(name: "smollm2", config: loaded.model.config, sha256: "").dataBytes
-        let ratio = Double(image.manifest.dataBytes) / Double(f32Bytes)
-        XCTAssertEqual(ratio, 0.5, accuracy: 0.01, "bf16 image \(image.manifest.dataBytes) bytes, f32 \(f32Bytes)")
-        loaded.model.weightPrecision = .bf16
-        let expected = try loaded.model.logProbs(requests)
-        let attached = try image.map().makeModel()
-        XCTAssertEqual(bitPatterns(try attached.logProbs(requests)), bitPatterns(expected))
     }
 
     // MARK: Refusals
