@@ -17,7 +17,8 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
 
 /// bf16 packed copies of a model's matrix weights: the token embedding, the seven projections of
 /// every layer (as the fused groups qkv, o, gate+up, down) and the LM head (the embedding itself when
-/// tied). Norms and biases keep reading the fp32 parameters.
+/// tied), as views of one region laid out as `BF16ImageLayout`: packed here, or a mapped bf16 weight
+/// image. Norms and biases keep reading the fp32 parameters.
 public final class BF16Weights: @unchecked Sendable {
     struct Layer {
         let qkv, o, gateUp, down: BF16Matrix
@@ -29,41 +30,24 @@ public final class BF16Weights: @unchecked Sendable {
     /// [V, d]; the same matrix as `embedding` when the model ties them.
     let lmHead: BF16Matrix
 
-    private init(layers: [Layer], embedding: BF16Matrix, lmHead: BF16Matrix) {
-        self.layers = layers
-        self.embedding = embedding
-        self.lmHead = lmHead
+    /// Views of the matrices packed in `region` (laid out as `layout`); `owner` keeps it alive.
+    init(region: UnsafeRawPointer, layout: BF16ImageLayout, owner: AnyObject) {
+        func view(_ m: BF16ImageLayout.Matrix) -> BF16Matrix {
+            BF16Matrix(packed: (region + m.offset).assumingMemoryBound(to: UInt16.self), rows: m.rows, columns: m.columns, owner: owner)
+        }
+        layers = layout.layers.map { Layer(qkv: view($0.qkv), o: view($0.o), gateUp: view($0.gateUp), down: view($0.down)) }
+        embedding = view(layout.embedding)
+        lmHead = layout.config.tieWordEmbeddings ? embedding : view(layout.lmHead)
     }
 
-    /// Packs the current fp32 weights of `model` (a snapshot: later changes to the fp32 parameters
-    /// are not seen, so this is for frozen models).
+    /// Packs the current fp32 weights of `model` into a region of its own, exactly as a bf16 weight
+    /// image holds them (a snapshot: later changes to the fp32 parameters are not seen, so this is
+    /// for frozen models).
     convenience init(packing model: LlamaModel) {
-        let c = model.config, w = model.weights, layout = model.layout
-        let layers = layout.layers.map { layer in
-            Layer(qkv: BF16Matrix(packing: w + layer.qkv, rows: c.qkvDim, columns: c.hiddenSize),
-                  o: BF16Matrix(packing: w + layer.o, rows: c.hiddenSize, columns: c.qDim),
-                  gateUp: BF16Matrix(packing: w + layer.gateUp, rows: 2 * c.intermediateSize, columns: c.hiddenSize),
-                  down: BF16Matrix(packing: w + layer.down, rows: c.hiddenSize, columns: c.intermediateSize))
-        }
-        let embedding = BF16Matrix(packing: w + layout.embedding, rows: c.vocabSize, columns: c.hiddenSize)
-        let lmHead = c.tieWordEmbeddings ? embedding : BF16Matrix(packing: w + layout.lmHead, rows: c.vocabSize, columns: c.hiddenSize)
-        self.init(layers: layers, embedding: embedding, lmHead: lmHead)
-    }
-
-    /// Views of matrices already packed in a region laid out as `layout` (a mapped bf16 weight
-    /// image); `owner` keeps the region alive.
-    convenience init(region: UnsafeRawPointer, layout: BF16ImageLayout, owner: AnyObject) {
-        let c = layout.config
-        func view(_ offset: Int, _ rows: Int, _ columns: Int) -> BF16Matrix {
-            BF16Matrix(packed: (region + offset).assumingMemoryBound(to: UInt16.self), rows: rows, columns: columns, owner: owner)
-        }
-        let layers = layout.layers.map { m in
-            Layer(qkv: view(m.qkv, c.qkvDim, c.hiddenSize), o: view(m.o, c.hiddenSize, c.qDim),
-                  gateUp: view(m.gateUp, 2 * c.intermediateSize, c.hiddenSize), down: view(m.down, c.hiddenSize, c.intermediateSize))
-        }
-        let embedding = view(layout.embedding, c.vocabSize, c.hiddenSize)
-        let lmHead = c.tieWordEmbeddings ? embedding : view(layout.lmHead, c.vocabSize, c.hiddenSize)
-        self.init(layers: layers, embedding: embedding, lmHead: lmHead)
+        let layout = BF16ImageLayout(config: model.config)
+        let region = AlignedBuffer<UInt8>(count: layout.byteCount)
+        layout.write(model, into: region.pointer)
+        self.init(region: region.pointer, layout: layout, owner: region)
     }
 
     func matrix(_ group: ProjectionGroup, layer: Int) -> BF16Matrix {
@@ -74,12 +58,6 @@ public final class BF16Weights: @unchecked Sendable {
         case .gateUp: return l.gateUp
         case .down: return l.down
         }
-    }
-
-    /// Bytes of all packed matrices.
-    public var packedBytes: Int {
-        let head = lmHead === embedding ? 0 : lmHead.packedBytes
-        return layers.reduce(embedding.packedBytes + head) { $0 + $1.qkv.packedBytes + $1.o.packedBytes + $1.gateUp.packedBytes + $1.down.packedBytes }
     }
 }
 
@@ -98,9 +76,13 @@ public struct BF16ImageLayout: Sendable {
         public let packed: Bool
     }
 
-    /// Byte offsets of one layer's packed matrices.
-    struct LayerMatrices: Sendable, Equatable {
-        let qkv, o, gateUp, down: Int
+    /// A packed matrix W[rows, columns]: its offset here (bytes) and in the `LlamaLayout` buffer (floats).
+    struct Matrix: Sendable {
+        let offset, parameterOffset, rows, columns: Int
+    }
+
+    struct LayerMatrices: Sendable {
+        let qkv, o, gateUp, down: Matrix
     }
 
     public let config: LlamaConfig
@@ -110,9 +92,9 @@ public struct BF16ImageLayout: Sendable {
     /// fp32 vectors: (offset in the `LlamaLayout` buffer in floats, offset here in bytes, floats).
     let vectors: [(parameterOffset: Int, offset: Int, count: Int)]
     let layers: [LayerMatrices]
-    let embedding: Int
-    /// Equal to `embedding` when tied.
-    let lmHead: Int
+    let embedding: Matrix
+    /// The same as `embedding` when tied.
+    let lmHead: Matrix
 
     public init(config c: LlamaConfig) {
         let parameters = LlamaLayout(config: c)
@@ -125,46 +107,42 @@ public struct BF16ImageLayout: Sendable {
             next = (next + bytes + 63) / 64 * 64
             return offset
         }
+        func matrix(_ name: String, _ parameterOffset: Int, _ rows: Int, _ columns: Int) -> Matrix {
+            Matrix(offset: place(name, [rows, columns], packed: true), parameterOffset: parameterOffset, rows: rows, columns: columns)
+        }
         // Norms and biases: the one-dimensional tensors.
         vectors = parameters.tensors.filter { $0.shape.count == 1 }.map { t in
             (t.offset, place(t.name, t.shape, packed: false), t.count)
         }
-        layers = parameters.layers.indices.map { i in
+        layers = parameters.layers.enumerated().map { i, layer in
             let p = "model.layers.\(i)."
-            return LayerMatrices(qkv: place(p + "self_attn.qkv_proj.weight", [c.qkvDim, c.hiddenSize], packed: true),
-                                 o: place(p + "self_attn.o_proj.weight", [c.hiddenSize, c.qDim], packed: true),
-                                 gateUp: place(p + "mlp.gate_up_proj.weight", [2 * c.intermediateSize, c.hiddenSize], packed: true),
-                                 down: place(p + "mlp.down_proj.weight", [c.hiddenSize, c.intermediateSize], packed: true))
+            return LayerMatrices(qkv: matrix(p + "self_attn.qkv_proj.weight", layer.qkv, c.qkvDim, c.hiddenSize),
+                                 o: matrix(p + "self_attn.o_proj.weight", layer.o, c.hiddenSize, c.qDim),
+                                 gateUp: matrix(p + "mlp.gate_up_proj.weight", layer.gateUp, 2 * c.intermediateSize, c.hiddenSize),
+                                 down: matrix(p + "mlp.down_proj.weight", layer.down, c.hiddenSize, c.intermediateSize))
         }
-        embedding = place("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize], packed: true)
-        lmHead = c.tieWordEmbeddings ? embedding : place("lm_head.weight", [c.vocabSize, c.hiddenSize], packed: true)
+        embedding = matrix("model.embed_tokens.weight", parameters.embedding, c.vocabSize, c.hiddenSize)
+        lmHead = c.tieWordEmbeddings ? embedding : matrix("lm_head.weight", parameters.lmHead, c.vocabSize, c.hiddenSize)
         config = c
         self.entries = entries
         byteCount = next
     }
 
     /// Writes `model`'s parameters into `region` (`byteCount` bytes, zeroed by the caller): the same
-    /// bytes for the same weights on every machine, so a bf16 image has a reproducible hash. Packing
-    /// is what `weightPrecision = .bf16` does, so a model on the region scores bit for bit like the
+    /// bytes for the same weights on every machine, so a bf16 image has a reproducible hash, and the
+    /// bytes `weightPrecision = .bf16` multiplies, so a model on an image scores bit for bit like the
     /// in-process bf16 model.
     public func write(_ model: LlamaModel, into region: UnsafeMutableRawPointer) {
         precondition(model.config == config, "the model's config differs from the layout's")
         precondition(model.hasFP32Matrices, "packing needs the fp32 weights")
-        let c = config, w = model.weights, parameters = model.layout
+        let w = model.weights
         for v in vectors {
             (region + v.offset).assumingMemoryBound(to: Float.self).update(from: w + v.parameterOffset, count: v.count)
         }
-        func pack(_ parameterOffset: Int, _ rows: Int, _ columns: Int, at offset: Int) {
-            BF16Matrix.pack(w + parameterOffset, rows: rows, columns: columns, into: (region + offset).assumingMemoryBound(to: UInt16.self))
+        let matrices = layers.flatMap { [$0.qkv, $0.o, $0.gateUp, $0.down] } + (config.tieWordEmbeddings ? [embedding] : [embedding, lmHead])
+        for m in matrices {
+            BF16Matrix.pack(w + m.parameterOffset, rows: m.rows, columns: m.columns, into: (region + m.offset).assumingMemoryBound(to: UInt16.self))
         }
-        for (layer, m) in zip(parameters.layers, layers) {
-            pack(layer.qkv, c.qkvDim, c.hiddenSize, at: m.qkv)
-            pack(layer.o, c.hiddenSize, c.qDim, at: m.o)
-            pack(layer.gateUp, 2 * c.intermediateSize, c.hiddenSize, at: m.gateUp)
-            pack(layer.down, c.hiddenSize, c.intermediateSize, at: m.down)
-        }
-        pack(parameters.embedding, c.vocabSize, c.hiddenSize, at: embedding)
-        if !c.tieWordEmbeddings { pack(parameters.lmHead, c.vocabSize, c.hiddenSize, at: lmHead) }
     }
 }
 
