@@ -48,10 +48,16 @@ public final class WeightImage: @unchecked Sendable {
         precondition(model.hasFP32Matrices, "an image is built from a model with fp32 weights")
         let template = WeightImageManifest(name: name, config: model.config, dtype: dtype, sha256: "", source: source, tokenizer: tokenizer)
         try self.init(template: template, hugePages: hugePages, expectedSHA256: nil) { memory in
-            switch dtype {
-            case .f32: memory.copyMemory(from: UnsafeRawBufferPointer(start: model.weights, count: template.dataBytes))
-            case .bf16: BF16ImageLayout(config: model.config).write(model, into: memory.baseAddress!)
-            }
+            Self.writeData(of: model, dtype: dtype, into: memory)
+        }
+    }
+
+    /// Writes the data region of an image of `model` in `dtype` into `memory` (zeroed, the manifest's
+    /// `dataBytes` long).
+    static func writeData(of model: LlamaModel, dtype: WeightDType, into memory: UnsafeMutableRawBufferPointer) {
+        switch dtype {
+        case .f32: memory.copyMemory(from: UnsafeRawBufferPointer(start: model.weights, count: memory.count))
+        case .bf16: BF16ImageLayout(config: model.config).write(model, into: memory.baseAddress!)
         }
     }
 
@@ -109,17 +115,14 @@ public final class WeightImage: @unchecked Sendable {
     /// The sha256 an image of `model` in `dtype` carries, computed without building one (to check that
     /// a daemon serves the checkpoint a trainer holds).
     public static func contentHash(of model: LlamaModel, dtype: WeightDType = .f32) -> String {
-        switch dtype {
-        case .f32:
-            return SHA256.hex(UnsafeRawBufferPointer(start: model.weights, count: model.layout.parameterCount * MemoryLayout<Float>.size))
-        case .bf16:
-            let layout = BF16ImageLayout(config: model.config)
-            let region = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.byteCount, alignment: 64)
-            defer { region.deallocate() }
-            region.initializeMemory(as: UInt8.self, repeating: 0)
-            layout.write(model, into: region.baseAddress!)
-            return SHA256.hex(UnsafeRawBufferPointer(region))
-        }
+        let bytes = WeightImageManifest(name: "", config: model.config, dtype: dtype, sha256: "").dataBytes
+        // fp32: the parameters are the data region as they are.
+        if dtype == .f32 { return SHA256.hex(UnsafeRawBufferPointer(start: model.weights, count: bytes)) }
+        let region = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { region.deallocate() }
+        region.initializeMemory(as: UInt8.self, repeating: 0)
+        writeData(of: model, dtype: dtype, into: region)
+        return SHA256.hex(UnsafeRawBufferPointer(region))
     }
 
     /// Maps this image into the current process (see `MappedWeightImage.map`).
