@@ -1,5 +1,6 @@
 import Foundation
 import Reward
+import WeightImage
 import WireProtocol
 
 /// The daemon side of the `RewardScorer` seam: PT and SFT held by srppod, scored over its socket. The
@@ -15,8 +16,8 @@ public final class DaemonScorer: RewardScorer {
     /// The models and revisions, as the daemon names them.
     public let identity: ModelPairIdentity
     public let limits: Limits
-    /// Element type of the served SFT image ("f32" or "bf16"): the dtype its hash is taken in.
-    public let sftDType: String
+    /// Element type of the served SFT image: the dtype its hash is taken in.
+    public let sftDType: WeightDType
 
     /// Connects as `clientName` (say "ppo-seed3") and reads the served models. `retryBudget`: seconds a
     /// request keeps being retried while the daemon is unreachable, busy or restarting.
@@ -30,7 +31,10 @@ public final class DaemonScorer: RewardScorer {
         identity = ModelPairIdentity(pt: pt.identity, sft: sft.identity)
         models = FrozenModels(pt: pt.identity.sha256, sft: sft.identity.sha256)
         limits = served.limits
-        sftDType = sft.dtype
+        guard let dtype = WeightDType(rawValue: sft.dtype) else {
+            throw DaemonClientError.unexpectedAnswer(status: 200, body: "the daemon serves SFT as '\(sft.dtype)' weights, which this client does not know")
+        }
+        sftDType = dtype
     }
 
     public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {

@@ -129,10 +129,7 @@ struct PPOCommand: ParsableCommand {
         if let daemon {
             let name = client ?? Self.defaultClientName(out: out)
             let scorer = try DaemonScorer(socketPath: daemon, clientName: name)
-            guard let dtype = WeightDType(rawValue: scorer.sftDType) else {
-                throw CLI.Failure(description: "the daemon serves SFT as \(scorer.sftDType) weights, which this srppo does not know")
-            }
-            let local = WeightImage.contentHash(of: sft, dtype: dtype)
+            let local = WeightImage.contentHash(of: sft, dtype: scorer.sftDType)
             guard scorer.models.sft == local else {
                 throw CLI.Failure(description: "the daemon serves SFT \(scorer.models.sft.prefix(12)), but --sft \(runConfig.sft) is \(local.prefix(12)): the actor must start from the reward's SFT")
             }

@@ -42,7 +42,7 @@ final class DaemonServiceTests: XCTestCase {
 
         let ptModel = try ModelLoader.load(path: pt).model, sftModel = try ModelLoader.load(path: sft).model
         let daemon = try DaemonScorer(socketPath: running.socket, clientName: "bf16")
-        XCTAssertEqual(daemon.sftDType, "bf16")
+        XCTAssertEqual(daemon.sftDType, .bf16)
         XCTAssertEqual(daemon.models, FrozenModels(pt: WeightImage.contentHash(of: ptModel, dtype: .bf16),
                                                    sft: WeightImage.contentHash(of: sftModel, dtype: .bf16)))
         let described = try DaemonClient(socketPath: running.socket, clientName: "models").models().models
