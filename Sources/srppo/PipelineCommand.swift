@@ -288,12 +288,12 @@ struct Pipeline {
     /// sft_per_seed one per seed, so that the spread over seeds covers SFT as well as PPO.
     var sftRuns: [(seed: UInt64, folder: String, label: String)] {
         guard config.sftPerSeed else { return [(config.sftSeed, path("sft"), "sft")] }
-        return config.seeds.map { s in (s, path("sft-seed\(s)"), "sft-seed\(s)") }
+        return config.seeds.map { s in (s, path(sftLabel(forSeed: s)), sftLabel(forSeed: s)) }
     }
 
-    /// The SFT model that seed `seed`'s PPO runs start from.
-    func sftModel(forSeed seed: UInt64) -> String {
-        (config.sftPerSeed ? path("sft-seed\(seed)") : path("sft")) + "/model"
+    /// The SFT run (folder name and eval label) that seed `seed`'s PPO runs start from.
+    func sftLabel(forSeed seed: UInt64) -> String {
+        config.sftPerSeed ? "sft-seed\(seed)" : "sft"
     }
 
     /// The PPO runs: (placement, seed, folder, eval label).
@@ -334,7 +334,7 @@ struct Pipeline {
                 args.append("--resume")
             } else {
                 args += config.daemon.map { ["--daemon", $0] } ?? ["--pt", config.model]
-                args += ["--sft", sftModel(forSeed: run.seed), "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
+                args += ["--sft", path(sftLabel(forSeed: run.seed), "model"), "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
                          "--steps", "\(config.ppoSteps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
             }
             try stage("ppo-\(run.placement)-seed\(run.seed)", args + threadArgs)
