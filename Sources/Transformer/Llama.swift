@@ -52,8 +52,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// With `sharePrefixes`, requests whose context (`tokens[..<firstScored]`, the prompt) is the same
     /// are run as one prompt and several continuations: the prompt's keys and values are computed once
     /// and each response attends to them (PPO's n samples per prompt). The results equal scoring each
-    /// request alone up to float rounding (the products are split differently), not bit for bit; off
-    /// by default, so a request's log-probs never depend on what else is in its batch.
+    /// request alone up to float rounding (the products are split differently, and the projections
+    /// and LM head then multiply rows of several sequences together: larger, faster GEMMs), not bit
+    /// for bit; off by default, so a request's log-probs never depend on what else is in its batch.
     public func logProbs(_ requests: [ScoringRequest], sharePrefixes: Bool = false) throws -> [[Float]] {
         try validate(requests)
         let batch = PackedBatch(requests, sharePrefixes: sharePrefixes)
@@ -271,7 +272,7 @@ public final class LlamaModel: @unchecked Sendable {
         return result
     }
 
-    static let headRows = 64
+    static let headRows = 128
     static let headColumns = 4096
 
     /// log Σ_b exp(parts[b]), in a fixed order.
@@ -299,16 +300,17 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// y[T, out] = x[T, in] · W^T + bias (or y += that when `accumulate`) for a layer's projection
     /// group (W = [out, in]), plus the group's LoRA adapters when the model has them. One GEMM per
-    /// sequence and fixed column block (see the type's comment), spread over the workers.
+    /// row segment (`PackedBatch.gemmSegments`) and fixed column block, spread over the workers.
     func linear(_ x: UnsafePointer<Float>, inFeatures: Int, group: ProjectionGroup, layer: Int, outFeatures: Int,
                 into y: UnsafeMutablePointer<Float>, batch: PackedBatch, accumulate: Bool = false) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
         let bf16 = batch.allowsBF16 ? bf16Weights?.matrix(group, layer: layer) : nil
         let columnBlocks = Self.blocks(outFeatures, width: Self.linearColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
         let w = weights
-        Parallel.forEachTask(batch.sequenceCount * columnBlocks.count) { _, task in
-            let s = task / columnBlocks.count, columns = columnBlocks[task % columnBlocks.count]
-            let start = batch.starts[s], L = batch.lengths[s]
+        let segments = batch.gemmSegments
+        Parallel.forEachTask(segments.count * columnBlocks.count) { _, task in
+            let segment = segments[task / columnBlocks.count], columns = columnBlocks[task % columnBlocks.count]
+            let start = segment.lowerBound, L = segment.count
             let out = y + start * outFeatures + columns.lowerBound
             if L == 0 { return }
             if let bf16 {
@@ -328,13 +330,14 @@ public final class LlamaModel: @unchecked Sendable {
         guard let lora = adapters else { return }
         let list = lora.adapters(layer: layer, group: group)
         if list.isEmpty { return }
-        // y[:, columns] += (α/r) · (x · Aᵀ) · Bᵀ, per sequence like the base product.
+        // y[:, columns] += (α/r) · (x · Aᵀ) · Bᵀ, per row segment like the base product.
         let rank = lora.config.rank, p = lora.parameters.pointer
-        let scratch = AlignedBuffer<Float>(count: Parallel.threads * batch.longest * rank)
-        Parallel.forEachTask(batch.sequenceCount * list.count) { worker, task in
-            let s = task / list.count, adapter = list[task % list.count]
-            let start = batch.starts[s], L = batch.lengths[s]
-            let u = scratch.pointer + worker * batch.longest * rank
+        let longest = segments.map { $0.count }.max() ?? 0
+        let scratch = AlignedBuffer<Float>(count: Parallel.threads * longest * rank)
+        Parallel.forEachTask(segments.count * list.count) { worker, task in
+            let segment = segments[task / list.count], adapter = list[task % list.count]
+            let start = segment.lowerBound, L = segment.count
+            let u = scratch.pointer + worker * longest * rank
             Gemm.multiplySerial(m: L, n: rank, k: inFeatures, a: x + start * inFeatures, lda: inFeatures,
                                 b: p + adapter.a, ldb: inFeatures, transB: .transposed, c: u, ldc: rank)
             Gemm.multiplySerial(m: L, n: adapter.outFeatures, k: rank, a: u, lda: rank, b: p + adapter.b, ldb: rank,
@@ -416,6 +419,9 @@ struct PackedBatch {
     var scoredTargets: [Int32] = []
     /// Scored rows per request.
     var scoredCounts: [Int] = []
+    /// Whether rows of different sequences may go through one GEMM (see `gemmSegments`): only when
+    /// a prompt is shared, which already gives up equality with scoring each request alone.
+    var mixesSequences = false
     /// Whether the projections may use the model's bf16 weights (false: fp32, e.g. the prefill of
     /// generation, whose decode steps are fp32).
     var allowsBF16 = true
@@ -436,6 +442,7 @@ struct PackedBatch {
                 append(prompt, context: 0, prefixStart: 0)
             }
         }
+        mixesSequences = !sharedPrompt.isEmpty
         for r in requests {
             let prompt = r.tokens[..<r.firstScored]
             if let prefixStart = sharedPrompt[prompt] {
@@ -467,8 +474,23 @@ struct PackedBatch {
         positions += (context..<context + sequence.count).map { Int32($0) }
     }
 
-    /// Ranges of scored rows, at most `maxRows` each, never spanning two requests.
+    /// Row ranges the projections multiply as one GEMM each. Unmixed, each sequence's rows on their
+    /// own: a row's result then depends only on its sequence, so a request scores the same bits in
+    /// any batch. Mixed, the whole batch in blocks of about `mixedSegmentRows` (a fixed function of
+    /// the row count, not of the thread count): larger products run faster (measured in BENCHMARKS.md).
+    var gemmSegments: [Range<Int>] {
+        if mixesSequences { return LlamaModel.blocks(tokenCount, width: Self.mixedSegmentRows) }
+        return zip(starts, lengths).map { start, length in start..<start + length }
+    }
+
+    static let mixedSegmentRows = 512
+
+    /// Ranges of scored rows, at most `maxRows` each; unless sequences are mixed, never spanning two
+    /// requests (for the reason given at `gemmSegments`).
     func scoredChunks(maxRows: Int) -> [Range<Int>] {
+        if mixesSequences {
+            return stride(from: 0, to: scoredRows.count, by: maxRows).map { $0..<min($0 + maxRows, scoredRows.count) }
+        }
         var chunks: [Range<Int>] = []
         var start = 0
         for count in scoredCounts {

@@ -50,6 +50,40 @@ final class ScoringVariantsTests: XCTestCase {
         }
     }
 
+    /// A shared batch large enough that its projections run as several GEMM segments across sequence
+    /// boundaries and its LM-head chunks span requests: still scores like each request alone, the
+    /// LoRA adapters' products included, on any thread count.
+    func testPrefixSharingAcrossGEMMSegmentsEqualsScoringEachRequestAlone() throws {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let config = TinyModels.config(.qwen2, tied: false)
+        let model = TinyModels.model(config, seed: 6)
+        let lora = LoRAAdapters(config: LoRAConfig(rank: 4, alpha: 8), model: config, seed: 7)
+        var rng = SeededGenerator(seed: 8)
+        for adapter in lora.adapters {
+            for i in 0..<adapter.outFeatures * 4 { lora.parameters.pointer[adapter.b + i] = 0.1 * rng.nextNormal() }
+        }
+        model.adapters = lora
+        var requests: [ScoringRequest] = []
+        for p in 0..<3 {
+            let prompt = TinyModels.randomTokens(37 + p, vocab: config.vocabSize, seed: 40 + UInt64(p))
+            for r in 0..<5 {
+                let response = TinyModels.randomTokens(61 + 5 * r + p, vocab: config.vocabSize, seed: 50 + UInt64(5 * p + r))
+                requests.append(ScoringRequest(prompt: prompt, response: response))
+            }
+        }
+        let rows = requests.reduce(0) { $0 + $1.tokens.count }
+        XCTAssertGreaterThan(rows, 1000)   // more than one segment of about 512 rows when shared
+        let alone = try requests.map { try model.logProbs([$0])[0] }
+        var first: [[Float]]?
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            let shared = try model.logProbs(requests, sharePrefixes: true)
+            XCTAssertLessThan(maxAbsDifference(shared, alone), 1e-5, "\(threads) threads")
+            if let first { XCTAssertEqual(shared, first, "\(threads) threads") } else { first = shared }
+        }
+    }
+
     func testBF16WeightsTrackFP32AndStayBatchInvariant() throws {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
