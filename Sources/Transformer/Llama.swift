@@ -232,12 +232,15 @@ public final class LlamaModel: @unchecked Sendable {
         let vocabBlocks = Self.blocks(V, width: Self.headColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
         let blockLogSumExp = AlignedBuffer<Float>(count: P * vocabBlocks.count)
         let targetLogit = AlignedBuffer<Float>(count: P)
-        let scratch = AlignedBuffer<Float>(count: Parallel.threads * Self.headRows * Self.headColumns)
+        // Sized by the chunks and blocks this batch has (a small vocabulary or a short response
+        // needs far less than headRows × headColumns, and the buffer is zeroed on every call).
+        let scratchPerWorker = (chunks.map { $0.count }.max() ?? 0) * (vocabBlocks.map { $0.count }.max() ?? 0)
+        let scratch = AlignedBuffer<Float>(count: Parallel.threads * scratchPerWorker)
         batch.scoredTargets.withUnsafeBufferPointer { targets in
             Parallel.forEachTask(chunks.count * vocabBlocks.count) { worker, task in
                 let rows = chunks[task / vocabBlocks.count]
                 let b = task % vocabBlocks.count, columns = vocabBlocks[b]
-                let logits = scratch.pointer + worker * Self.headRows * Self.headColumns
+                let logits = scratch.pointer + worker * scratchPerWorker
                 if let bf16 {
                     // The kernel writes C[·, columns] from C's column 0: shift C back by the block's start.
                     Gemm.multiplySerial(m: rows.count, a: gathered.pointer + rows.lowerBound * d, lda: d, weights: bf16.lmHead,
