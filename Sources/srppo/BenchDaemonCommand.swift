@@ -91,9 +91,7 @@ struct BenchDaemonCommand: ParsableCommand {
         let scorers = try (0..<count).map { try DaemonScorer(socketPath: socket, clientName: "bench-\($0)") }
         for scorer in scorers { _ = try scorer.score([workload.requests[0][0]]) }  // connect and warm up
         let before = try BatchCounters(scorers[0].client.metrics())
-        let lock = NSLock()
-        var latencies: [Double] = []
-        var failure: Error?
+        let outcome = ClientOutcome()
         let finished = DispatchGroup()
         let start = DispatchTime.now()
         // One thread per client (a dispatch pool would run only as many clients as there are cores).
@@ -108,19 +106,31 @@ struct BenchDaemonCommand: ParsableCommand {
                         mine.append(elapsed(since: begin))
                     }
                 } catch {
-                    lock.withLock { failure = error }
+                    outcome.add(failure: error)
                 }
-                lock.withLock { latencies += mine }
+                outcome.add(latencies: mine)
                 finished.leave()
             }.start()
         }
         finished.wait()
         let seconds = elapsed(since: start)
+        let (latencies, failure) = outcome.collected
         if let failure { throw failure }
         let after = try BatchCounters(scorers[0].client.metrics())
         var measurement = Measurement(seconds: seconds, latencies: latencies, tokens: workload.tokens(clients: count))
         measurement.meanBatchItems = after.meanItems(since: before)
         return measurement
+    }
+
+    /// The client threads' latencies and first error, behind a lock.
+    final class ClientOutcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private var latencies: [Double] = []
+        private var failure: Error?
+
+        func add(latencies more: [Double]) { lock.withLock { latencies += more } }
+        func add(failure error: Error) { lock.withLock { if failure == nil { failure = error } } }
+        var collected: (latencies: [Double], failure: Error?) { lock.withLock { (latencies, failure) } }
     }
 
     func srppodPath() -> String {
