@@ -213,9 +213,9 @@ public final class LlamaModel: @unchecked Sendable {
                into: x, batch: batch, accumulate: true)
     }
 
-    /// Log-probs at the scored positions: final norm and LM head on those rows only. Each sequence's
-    /// rows go in chunks of up to 64 against blocks of the vocabulary; each block's log-sum-exp is
-    /// merged afterwards, so the full [rows, V] logits never exist at once.
+    /// Log-probs at the scored positions: final norm and LM head on those rows only. The rows go in
+    /// chunks of up to `headRows` (`PackedBatch.scoredChunks`) against blocks of the vocabulary; each
+    /// block's log-sum-exp is merged afterwards, so the full [rows, V] logits never exist at once.
     func lmHeadLogProbs(hidden: UnsafeMutablePointer<Float>, batch: PackedBatch) -> [[Float]] {
         let c = config
         let d = c.hiddenSize, V = c.vocabSize
@@ -422,9 +422,13 @@ struct PackedBatch {
     var scoredTargets: [Int32] = []
     /// Scored rows per request.
     var scoredCounts: [Int] = []
-    /// Whether rows of different sequences may go through one GEMM (see `gemmSegments`): only when
-    /// a prompt is shared, which already gives up equality with scoring each request alone.
-    var mixesSequences = false
+    /// Row ranges the projections multiply as one GEMM each. Unmixed (no shared prompt), each
+    /// sequence's rows on their own: a row's result then depends only on its sequence, so a request
+    /// scores the same bits in any batch. Mixed (a shared prompt, which already gives up equality
+    /// with scoring each request alone), the whole batch in blocks of about `mixedSegmentRows`, a
+    /// fixed function of the row count, not of the thread count: larger products run faster
+    /// (measured in BENCHMARKS.md).
+    var gemmSegments: [Range<Int>] = []
     /// Whether the projections may use the model's bf16 weights (false: fp32, e.g. the prefill of
     /// generation, whose decode steps are fp32).
     var allowsBF16 = true
@@ -445,7 +449,6 @@ struct PackedBatch {
                 append(prompt, context: 0, prefixStart: 0)
             }
         }
-        mixesSequences = !sharedPrompt.isEmpty
         for r in requests {
             let prompt = r.tokens[..<r.firstScored]
             if let prefixStart = sharedPrompt[prompt] {
@@ -465,6 +468,8 @@ struct PackedBatch {
             }
             scoredCounts.append(r.tokens.count - r.firstScored)
         }
+        gemmSegments = mixesSequences ? LlamaModel.blocks(tokenCount, width: Self.mixedSegmentRows)
+                                      : zip(starts, lengths).map { start, length in start..<start + length }
     }
 
     private mutating func append(_ sequence: ArraySlice<Int32>, context: Int, prefixStart: Int) {
@@ -477,26 +482,18 @@ struct PackedBatch {
         positions += (context..<context + sequence.count).map { Int32($0) }
     }
 
-    /// Row ranges the projections multiply as one GEMM each. Unmixed, each sequence's rows on their
-    /// own: a row's result then depends only on its sequence, so a request scores the same bits in
-    /// any batch. Mixed, the whole batch in blocks of about `mixedSegmentRows` (a fixed function of
-    /// the row count, not of the thread count): larger products run faster (measured in BENCHMARKS.md).
-    var gemmSegments: [Range<Int>] {
-        if mixesSequences { return LlamaModel.blocks(tokenCount, width: Self.mixedSegmentRows) }
-        return zip(starts, lengths).map { start, length in start..<start + length }
-    }
+    /// Whether rows of different sequences may share a GEMM (see `gemmSegments`): a sequence
+    /// continues a shared prompt.
+    var mixesSequences: Bool { contexts.contains { $0 > 0 } }
 
     static let mixedSegmentRows = 512
 
     /// Ranges of scored rows, at most `maxRows` each; unless sequences are mixed, never spanning two
     /// requests (for the reason given at `gemmSegments`).
     func scoredChunks(maxRows: Int) -> [Range<Int>] {
-        if mixesSequences {
-            return stride(from: 0, to: scoredRows.count, by: maxRows).map { $0..<min($0 + maxRows, scoredRows.count) }
-        }
         var chunks: [Range<Int>] = []
         var start = 0
-        for count in scoredCounts {
+        for count in mixesSequences ? [scoredRows.count] : scoredCounts {
             var offset = 0
             while offset < count {
                 let n = min(maxRows, count - offset)
