@@ -47,6 +47,8 @@ public final class ModelPair: @unchecked Sendable {
     public let pt: ServedModel
     public let sft: ServedModel
     public let identity: ModelPairIdentity
+    /// Token ids that end a response: the text codec's (EOS and the chat template's end-of-turn),
+    /// else the SFT model's EOS ids. A response not ending with one was cut off.
     public let eosTokenIDs: Set<Int32>
     /// The tokenizer for text requests (nil: ids only).
     public let text: TextCodec?
@@ -58,7 +60,7 @@ public final class ModelPair: @unchecked Sendable {
         self.pt = pt
         self.sft = sft
         identity = ModelPairIdentity(pt: pt.identity, sft: sft.identity)
-        eosTokenIDs = Set(sft.model.config.eosTokenIds.map(Int32.init))
+        eosTokenIDs = text?.stopIDs ?? Set(sft.model.config.eosTokenIds.map(Int32.init))
         self.text = text
     }
 

@@ -10,16 +10,13 @@ public final class TextCodec: @unchecked Sendable {
     public var tokenizer: BPETokenizer { encoder.tokenizer }
     /// Where the tokenizer was read from.
     public let source: String
-    /// Token ids that end a response (the models' EOS ids, the tokenizer's EOS and end-of-turn).
+    /// Token ids that end a response (`PromptResponseEncoder.endTokens`).
     let stopIDs: Set<Int32>
 
     public init(encoder: PromptResponseEncoder, source: String, modelEOS: [Int]) {
         self.encoder = encoder
         self.source = source
-        var stop = Set(modelEOS.map(Int32.init))
-        if let eos = encoder.tokenizer.eosTokenId { stop.insert(Int32(eos)) }
-        if let turn = encoder.tokenizer.endOfTurnTokenId { stop.insert(Int32(turn)) }
-        stopIDs = stop
+        stopIDs = encoder.endTokens(modelEOS: modelEOS)
     }
 
     /// The tokenizer of the first of `paths` that has one (a GGUF with tokenizer metadata, a Hugging

@@ -9,14 +9,23 @@ public struct GGUFWriter {
         public let shape: [Int]
         public let type: GGMLType
         public let values: UnsafeBufferPointer<Float>
+        /// Whatever owns the memory of `values`, kept alive as long as the tensor is: under `-O` an
+        /// object can be freed right after its last use, before `write` reads through the pointer.
+        public let owner: AnyObject?
 
-        public init(name: String, shape: [Int], type: GGMLType, values: UnsafeBufferPointer<Float>) {
+        public init(name: String, shape: [Int], type: GGMLType, values: UnsafeBufferPointer<Float>, owner: AnyObject?) {
             precondition([.f32, .f16, .bf16].contains(type), "GGUFWriter writes F32, F16 and BF16 only")
             precondition(shape.reduce(1, *) == values.count, "\(name): shape \(shape) does not match \(values.count) values")
             self.name = name
             self.shape = shape
             self.type = type
             self.values = values
+            self.owner = owner
+        }
+
+        /// A tensor whose values are all of `buffer` (which it keeps alive).
+        public init(name: String, shape: [Int], type: GGMLType, buffer: AlignedBuffer<Float>) {
+            self.init(name: name, shape: shape, type: type, values: UnsafeBufferPointer(buffer.buffer), owner: buffer)
         }
     }
 

@@ -133,12 +133,21 @@ public enum SafetensorsWriter {
         public let shape: [Int]
         /// fp32 values; converted to `dtype` on write.
         public let values: UnsafeBufferPointer<Float>
+        /// Whatever owns the memory of `values`, kept alive as long as the tensor is: under `-O` an
+        /// object can be freed right after its last use, before `write` reads through the pointer.
+        public let owner: AnyObject?
 
-        public init(name: String, shape: [Int], values: UnsafeBufferPointer<Float>) {
+        public init(name: String, shape: [Int], values: UnsafeBufferPointer<Float>, owner: AnyObject?) {
             precondition(shape.reduce(1, *) == values.count, "\(name): shape \(shape) does not match \(values.count) values")
             self.name = name
             self.shape = shape
             self.values = values
+            self.owner = owner
+        }
+
+        /// A tensor whose values are all of `buffer` (which it keeps alive).
+        public init(name: String, shape: [Int], buffer: AlignedBuffer<Float>) {
+            self.init(name: name, shape: shape, values: UnsafeBufferPointer(buffer.buffer), owner: buffer)
         }
     }
 

@@ -20,6 +20,12 @@ public final class AlignedBuffer<Element> {
         self.count = count
     }
 
+    /// A buffer holding a copy of `values`.
+    public convenience init(copying values: [Element]) {
+        self.init(count: values.count)
+        _ = UnsafeMutableBufferPointer(start: pointer, count: count).initialize(from: values)
+    }
+
     deinit { free(pointer) }
 
     public var buffer: UnsafeMutableBufferPointer<Element> {

@@ -41,6 +41,18 @@ public struct PromptResponseEncoder: Sendable {
         tokenizer.encode(try chatTemplate().render(messages, addGenerationPrompt: true))
     }
 
+    /// Where a response ends: one rule for sampling, PPO, evaluation, rewards and srppod. The model's
+    /// EOS ids, the tokenizer's EOS and end-of-turn tokens, and the chat template's end-of-turn token
+    /// when there is a template. Chat SFT closes every response with end-of-turn (`encodeResponse`),
+    /// which a base model's vocabulary keeps apart from EOS (Qwen2.5 base, LLaMA-3 base): a policy
+    /// that stopped only at EOS would write past the end it learned, and lose its coherent reward.
+    public func endTokens(modelEOS: [Int]) -> Set<Int32> {
+        var ids = Set(modelEOS.map(Int32.init))
+        for id in [tokenizer.eosTokenId, tokenizer.endOfTurnTokenId].compactMap({ $0 }) { ids.insert(Int32(id)) }
+        if let template = try? chatTemplate(), let turn = tokenizer.id(ofToken: template.endOfTurn) { ids.insert(turn) }
+        return ids
+    }
+
     /// The response followed by EOS (`chat == false`) or by the chat template's end-of-turn token.
     public func encodeResponse(_ text: String, chat: Bool) throws -> [Int32] {
         let closing: Int32

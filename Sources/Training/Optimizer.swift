@@ -60,8 +60,8 @@ public final class AdamW {
     // MARK: State
 
     public func save(to path: String) throws {
-        try SafetensorsWriter.write([.init(name: "exp_avg", shape: [m.count], values: UnsafeBufferPointer(m.buffer)),
-                                     .init(name: "exp_avg_sq", shape: [v.count], values: UnsafeBufferPointer(v.buffer))],
+        try SafetensorsWriter.write([.init(name: "exp_avg", shape: [m.count], buffer: m),
+                                     .init(name: "exp_avg_sq", shape: [v.count], buffer: v)],
                                     metadata: ["step": String(step)], to: path)
     }
 

@@ -115,7 +115,7 @@ public final class PPOTrainer {
     /// independent of whoever else holds `sft`.
     static func copy(_ sft: LlamaModel, lora: LoRAConfig?, seed: UInt64) -> LlamaModel {
         let model = LlamaModel(config: sft.config)
-        model.weights.update(from: sft.weights, count: sft.layout.parameterCount)
+        model.copyParameters(from: sft)
         if let lora { model.adapters = LoRAAdapters(config: lora, model: sft.config, seed: seed) }
         return model
     }
@@ -347,8 +347,7 @@ public final class PPOTrainer {
             } else {
                 try HuggingFaceExport.save(critic, to: s + "/critic")
             }
-            try SafetensorsWriter.write([.init(name: "value_head", shape: [valueHead.width + 1],
-                                               values: UnsafeBufferPointer(valueHead.parameters.buffer))], to: s + "/value-head.safetensors")
+            try SafetensorsWriter.write([.init(name: "value_head", shape: [valueHead.width + 1], buffer: valueHead.parameters)], to: s + "/value-head.safetensors")
             try actorOptimizer.save(to: s + "/actor-optimizer.safetensors")
             try criticOptimizer.save(to: s + "/critic-optimizer.safetensors")
             try headOptimizer.save(to: s + "/value-head-optimizer.safetensors")
@@ -399,6 +398,6 @@ public final class PPOTrainer {
     private func restore(_ model: LlamaModel, from path: String) throws {
         let saved = try ModelLoader.load(path: path).model
         guard saved.config == model.config else { throw TrainingError.resumeMismatch("\(path) holds a different architecture") }
-        model.weights.update(from: saved.weights, count: model.layout.parameterCount)
+        model.copyParameters(from: saved)
     }
 }

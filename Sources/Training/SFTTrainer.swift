@@ -231,7 +231,7 @@ public final class SFTTrainer {
             guard saved.config == model.config else {
                 throw TrainingError.resumeMismatch("\(latest.path) holds a different architecture than --model")
             }
-            model.weights.update(from: saved.weights, count: model.layout.parameterCount)
+            model.copyParameters(from: saved)
         }
         try optimizer.load(from: stateFolder + "/optimizer.safetensors")
         guard let data = FileManager.default.contents(atPath: stateFolder + "/trainer.json") else {

@@ -43,6 +43,14 @@ public final class LlamaModel: @unchecked Sendable {
         self.init(config: config, storage: AlignedBuffer<Float>(count: LlamaLayout(config: config).parameterCount))
     }
 
+    /// Copies every parameter of `source`, a model of the same architecture. (`source` is a parameter,
+    /// so it stays alive while its buffer is read: copying through `source.weights` at a call site can
+    /// read freed memory under `-O` once `source`'s last use is the pointer's.)
+    public func copyParameters(from source: LlamaModel) {
+        precondition(source.config == config, "copying parameters between different architectures")
+        weights.update(from: source.weights, count: layout.parameterCount)
+    }
+
     // MARK: Scoring
 
     /// Per-token log-probabilities of given tokens.

@@ -112,9 +112,9 @@ public final class LoRAAdapters: @unchecked Sendable {
         for adapter in adapters {
             let names = tensorNames(adapter)
             tensors.append(.init(name: names.a, shape: [config.rank, adapter.inFeatures],
-                                 values: UnsafeBufferPointer(start: parameters.pointer + adapter.a, count: config.rank * adapter.inFeatures)))
+                                 values: UnsafeBufferPointer(start: parameters.pointer + adapter.a, count: config.rank * adapter.inFeatures), owner: parameters))
             tensors.append(.init(name: names.b, shape: [adapter.outFeatures, config.rank],
-                                 values: UnsafeBufferPointer(start: parameters.pointer + adapter.b, count: adapter.outFeatures * config.rank)))
+                                 values: UnsafeBufferPointer(start: parameters.pointer + adapter.b, count: adapter.outFeatures * config.rank), owner: parameters))
         }
         try SafetensorsWriter.write(tensors, to: folder + "/adapter_model.safetensors")
         let modules = config.targets.map { "\($0.rawValue)_proj" }
@@ -147,7 +147,7 @@ public final class LoRAAdapters: @unchecked Sendable {
     /// A copy of `model` with every adapter folded into its weights: W += (α/r)·B·A.
     public func merged(into model: LlamaModel) -> LlamaModel {
         let merged = LlamaModel(config: model.config)
-        merged.weights.update(from: model.weights, count: model.layout.parameterCount)
+        merged.copyParameters(from: model)
         for adapter in adapters {
             let layer = model.layout.layers[adapter.layer]
             let (weight, _) = ProjectionGroup.of(adapter.target).weightOffset(layer)

@@ -10,7 +10,7 @@ public enum HuggingFaceExport {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let tensors = model.layout.tensors.map { t in
             SafetensorsWriter.Tensor(name: t.name, shape: t.shape,
-                                     values: UnsafeBufferPointer(start: model.weights + t.offset, count: t.count))
+                                     values: UnsafeBufferPointer(start: model.weights + t.offset, count: t.count), owner: model)
         }
         try SafetensorsWriter.write(tensors, dtype: dtype, metadata: ["format": "pt"],
                                     to: (folder as NSString).appendingPathComponent("model.safetensors"))
@@ -54,23 +54,21 @@ public enum GGUFExport {
         let owned = Set(writer.metadata.map(\.0))
         writer.metadata += extraMetadata.filter { !owned.contains($0.0) }
 
-        // Reordered q/k copies must outlive the writer's pointers into them.
-        var reordered: [AlignedBuffer<Float>] = []
         let targets = ModelLoader.ggufNames(config: c, layout: model.layout)
             .sorted { $0.value.tensor.offset < $1.value.tensor.offset }
         for (ggufName, target) in targets {
             let t = target.tensor
-            var values = UnsafeBufferPointer(start: model.weights + t.offset, count: t.count)
+            let type = t.shape.count == 1 ? .f32 : type
             if c.architecture == .llama, let heads = target.ropeHeads {
-                let copy = AlignedBuffer<Float>(count: t.count)
-                ModelLoader.reorderRopeRows(values.baseAddress!, into: copy.pointer, heads: heads, headDim: c.headDim,
+                let reordered = AlignedBuffer<Float>(count: t.count)
+                ModelLoader.reorderRopeRows(model.weights + t.offset, into: reordered.pointer, heads: heads, headDim: c.headDim,
                                             columns: t.count / t.shape[0], toGGUF: true)
-                reordered.append(copy)
-                values = UnsafeBufferPointer(copy.buffer)
+                writer.tensors.append(.init(name: ggufName, shape: t.shape, type: type, buffer: reordered))
+            } else {
+                writer.tensors.append(.init(name: ggufName, shape: t.shape, type: type,
+                                            values: UnsafeBufferPointer(start: model.weights + t.offset, count: t.count), owner: model))
             }
-            writer.tensors.append(.init(name: ggufName, shape: t.shape, type: t.shape.count == 1 ? .f32 : type, values: values))
         }
         try writer.write(to: path)
-        withExtendedLifetime(reordered) {}
     }
 }

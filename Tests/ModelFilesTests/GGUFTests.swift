@@ -30,9 +30,9 @@ final class GGUFTests: XCTestCase {
         ]
         try values.withUnsafeBufferPointer { buffer in
             writer.tensors = [
-                .init(name: "a", shape: [4, 6], type: .f32, values: buffer),
-                .init(name: "b", shape: [24], type: .f16, values: buffer),
-                .init(name: "c", shape: [2, 3, 4], type: .bf16, values: buffer),
+                .init(name: "a", shape: [4, 6], type: .f32, values: buffer, owner: nil),
+                .init(name: "b", shape: [24], type: .f16, values: buffer, owner: nil),
+                .init(name: "c", shape: [2, 3, 4], type: .bf16, values: buffer, owner: nil),
             ]
             try writer.write(to: file)
         }

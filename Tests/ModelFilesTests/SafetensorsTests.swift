@@ -19,8 +19,8 @@ final class SafetensorsTests: XCTestCase {
         for dtype in [SafetensorsDType.f32, .f16, .bf16] {
             let file = directory + "/m-\(dtype.rawValue).safetensors"
             try values.withUnsafeBufferPointer {
-                try SafetensorsWriter.write([.init(name: "w", shape: [3, 4], values: $0),
-                                             .init(name: "b", shape: [12], values: $0)],
+                try SafetensorsWriter.write([.init(name: "w", shape: [3, 4], values: $0, owner: nil),
+                                             .init(name: "b", shape: [12], values: $0, owner: nil)],
                                             dtype: dtype, metadata: ["format": "pt"], to: file)
             }
             let st = try SafetensorsFile(path: file)
@@ -36,7 +36,7 @@ final class SafetensorsTests: XCTestCase {
     func testRoundingToHalfTypes() throws {
         let values: [Float] = [1.0 / 3.0, -1e-3, 65504, 3.14159]
         let file = directory + "/r.safetensors"
-        try values.withUnsafeBufferPointer { try SafetensorsWriter.write([.init(name: "x", shape: [4], values: $0)], dtype: .bf16, to: file) }
+        try values.withUnsafeBufferPointer { try SafetensorsWriter.write([.init(name: "x", shape: [4], values: $0, owner: nil)], dtype: .bf16, to: file) }
         let back = try SafetensorsFile(path: file).read(SafetensorsFile(path: file).tensors["x"]!)
         for (a, b) in zip(values, back) { XCTAssertEqual(a, b, accuracy: abs(a) / 128) }
     }
@@ -80,7 +80,7 @@ final class SafetensorsTests: XCTestCase {
     func testNonFiniteValuesAreRejected() throws {
         let file = directory + "/nan.safetensors"
         let values: [Float] = [1, .nan]
-        try values.withUnsafeBufferPointer { try SafetensorsWriter.write([.init(name: "x", shape: [2], values: $0)], to: file) }
+        try values.withUnsafeBufferPointer { try SafetensorsWriter.write([.init(name: "x", shape: [2], values: $0, owner: nil)], to: file) }
         let st = try SafetensorsFile(path: file)
         XCTAssertThrowsError(try st.read(st.tensors["x"]!)) { error in
             XCTAssertEqual("\(error)", "\(file): tensor 'x': value #1 is not finite")

@@ -79,16 +79,7 @@ final class CheckpointFormatTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var tensors = model.layout.tensors.map { t in (t.name, t.shape, Array(UnsafeBufferPointer(start: model.weights + t.offset, count: t.count))) }
         edit(&tensors)
-        let arrays = tensors.map { $0.2 }
-        var pointers: [UnsafeMutableBufferPointer<Float>] = []
-        defer { pointers.forEach { $0.deallocate() } }
-        var entries: [SafetensorsWriter.Tensor] = []
-        for (i, t) in tensors.enumerated() {
-            let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: arrays[i].count)
-            _ = p.initialize(from: arrays[i])
-            pointers.append(p)
-            entries.append(.init(name: t.0, shape: t.1, values: UnsafeBufferPointer(p)))
-        }
+        let entries = tensors.map { SafetensorsWriter.Tensor(name: $0.0, shape: $0.1, buffer: AlignedBuffer(copying: $0.2)) }
         try SafetensorsWriter.write(entries, to: folder + "/model.safetensors")
         try model.config.huggingFaceJSON().write(to: URL(fileURLWithPath: folder + "/config.json"))
     }
@@ -125,12 +116,7 @@ final class CheckpointFormatTests: XCTestCase {
             edit(&tensors)
             var writer = GGUFWriter()
             writer.metadata = file.metadataKeys.map { ($0, file.metadata[$0]!) }
-            let buffers = tensors.map { t -> AlignedBuffer<Float> in
-                let b = AlignedBuffer<Float>(count: t.2.count)
-                for (i, v) in t.2.enumerated() { b.pointer[i] = v }
-                return b
-            }
-            writer.tensors = zip(tensors, buffers).map { .init(name: $0.0, shape: $0.1, type: .f32, values: UnsafeBufferPointer($1.buffer)) }
+            writer.tensors = tensors.map { .init(name: $0.0, shape: $0.1, type: .f32, buffer: AlignedBuffer(copying: $0.2)) }
             try writer.write(to: path)
         }
         try rewrite(directory + "/missing.gguf") { $0.removeAll { $0.0 == "blk.1.attn_v.weight" } }

@@ -103,9 +103,17 @@ final class ScoringVariantsTests: XCTestCase {
             Parallel.threads = threads
             XCTAssertEqual(try requests.map { try model.logProbs([$0])[0] }, bf16, "\(threads) threads")
         }
-        // Sharing a prompt also works on bf16 weights (identical here; on SmolLM2 an OpenBLAS attention
-        // block of another shape can flip a bf16 rounding downstream: see test_scoring_precision.py).
-        XCTAssertLessThan(maxAbsDifference(try model.logProbs(requests, sharePrefixes: true), bf16), 1e-3)
+        // Sharing a prompt also works on bf16 weights, up to a flipped bf16 rounding. The shared path's
+        // attention multiplies products of other shapes, so its fp32 activations differ from the
+        // unshared ones in the last bits (≤ 2.4e-6 here), and which last bits depends on the kernels
+        // OpenBLAS picks for the CPU. When such a difference crosses a bf16 rounding boundary of an
+        // activation that feeds a bf16 product, that activation moves by 2^-8 of itself. Measured on
+        // this model: 0 with OpenBLAS's AVX-512 kernels, 0.0050 with its Haswell (AVX2) kernels,
+        // against a bf16-vs-fp32 deviation of 0.033. So: well under bf16's own error, and sharing
+        // adds nothing to the distance from the fp32 reference beyond that.
+        let shared = try model.logProbs(requests, sharePrefixes: true)
+        XCTAssertLessThan(maxAbsDifference(shared, bf16), deviation / 4)
+        XCTAssertLessThan(maxAbsDifference(shared, f32), deviation * 1.25)
         model.weightPrecision = .f32
         XCTAssertEqual(try model.logProbs(requests), f32)
     }
