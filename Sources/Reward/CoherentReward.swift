@@ -17,7 +17,9 @@ public struct CoherentReward: Codable, Equatable, Sendable {
 
     /// What a response cut off before EOS (by the length limit) receives.
     public enum Truncation: Codable, Equatable, Sendable {
-        /// No coherent reward, and `penalty` subtracted on the last token (default).
+        /// `penalty` subtracted on the last token, and the coherent reward of the tokens it has: none
+        /// for the placements on EOS (there is no EOS), each token's own log-ratio for token-wise
+        /// (default). Both placements thus pay the same for being cut off.
         case penalty(Double)
         /// The coherent reward as if the response had ended.
         case score
@@ -54,16 +56,17 @@ public struct CoherentReward: Codable, Equatable, Sendable {
         let sum = ratios.reduce(0, +)
         var perToken = [Double](repeating: 0, count: n)
         guard n > 0 else { return Result(perToken: [], sum: 0, truncated: !endedWithEOS, clipped: false) }
-        if !endedWithEOS, case let .penalty(p) = truncation {
-            perToken[n - 1] = -p
-            return Result(perToken: perToken, sum: sum, truncated: true, clipped: false)
-        }
         var clipped = false
         func limit(_ v: Double) -> Double {
             guard let c = clip else { return v }
             let l = min(max(v, -c), c)
             if l != v { clipped = true }
             return l
+        }
+        if !endedWithEOS, case let .penalty(p) = truncation {
+            if placement == .tokenwise { perToken = ratios.map(limit) }
+            perToken[n - 1] -= p
+            return Result(perToken: perToken, sum: sum, truncated: true, clipped: clipped)
         }
         switch placement {
         case .eos: perToken[n - 1] = limit(sum)

@@ -58,4 +58,17 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     public init() {}
 
     public var responsesPerStep: Int { promptsPerStep * samplesPerPrompt }
+
+    /// Refuses settings PPO cannot honour, in one line each.
+    public func validate() throws {
+        func fail(_ problem: String) -> TrainingError { .badConfig(problem) }
+        guard temperature.isFinite, temperature >= SamplingParameters.minimumTemperature else {
+            throw fail("temperature must be positive (PPO samples from softmax(logits / T)), got \(temperature)")
+        }
+        // Ratios, the KL estimate and the old log-probs are taken in the sampling distribution;
+        // top-p leaves tokens out of it, and nothing here accounts for that (nor does TRL or OpenRLHF).
+        guard topP == 1 else {
+            throw fail("top-p \(topP): PPO cannot account for nucleus truncation in its ratios and KL; sample with --temperature only (top-p 1)")
+        }
+    }
 }

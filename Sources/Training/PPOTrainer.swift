@@ -4,22 +4,28 @@ import Reward
 import Tensor
 import Transformer
 
-/// A sampled response: its tokens (ending with the EOS token when it ended) and how it stopped.
+/// A sampled response: its tokens (ending with an end token when it ended), how it stopped, and
+/// each token's log-probability under the distribution it was drawn from.
 public struct SampledResponse: Equatable, Sendable {
     public var tokens: [Int32]
     public var endedWithEOS: Bool
+    /// Empty when the sampler does not report them.
+    public var logProbs: [Float]
 
-    public init(tokens: [Int32], endedWithEOS: Bool) {
+    public init(tokens: [Int32], endedWithEOS: Bool, logProbs: [Float] = []) {
         self.tokens = tokens
         self.endedWithEOS = endedWithEOS
+        self.logProbs = logProbs
     }
 }
 
-/// Draws responses from the current policy. One seed per response makes rollouts reproducible
-/// whatever the batch composition.
+/// Draws responses from the current policy at `temperature` (softmax(logits / T), nothing truncated:
+/// the distribution PPO's ratios are taken in). A response ends at one of `endTokens` (kept as its
+/// last token) or after `maxNewTokens`. One seed per response makes rollouts reproducible whatever
+/// the batch composition.
 public protocol ResponseSampler {
     func sample(_ model: LlamaModel, prompts: [[Int32]], seeds: [UInt64], maxNewTokens: Int,
-                temperature: Double, topP: Double) throws -> [SampledResponse]
+                temperature: Double, endTokens: Set<Int32>) throws -> [SampledResponse]
 }
 
 /// One response of a step with everything PPO computes for it, per response token (kept for
@@ -62,7 +68,9 @@ public final class PPOTrainer {
     public let run: RunFolder
     let scorer: RewardScorer
     let sampler: ResponseSampler
-    let eosTokens: Set<Int32>
+    /// The tokens that end a response (EOS and the chat template's end-of-turn): the coherent reward
+    /// sits on one of them, and a response without one was cut off.
+    public let endTokens: Set<Int32>
     /// Writes tokenizer files into saved models.
     public var writeExtraFiles: (String) throws -> Void = { _ in }
     public var progress = ProgressLine()
@@ -80,19 +88,22 @@ public final class PPOTrainer {
     public var step: Int { state.step }
     public var klCoefficient: Double { state.kl.beta }
 
-    /// `sft` is copied into actor and critic (with their adapters when LoRA is used).
+    /// `sft` is copied into actor and critic (with their adapters when LoRA is used). `endTokens`
+    /// (`PromptResponseEncoder.endTokens`; nil: the SFT model's EOS ids) end every response.
     public init(sft: LlamaModel, prompts: [TokenizedExample], scorer: RewardScorer, sampler: ResponseSampler,
-                config: PPOConfig, run: RunFolder) throws {
+                endTokens: Set<Int32>? = nil, config: PPOConfig, run: RunFolder) throws {
         guard !prompts.isEmpty else { throw TrainingError.badRun(path: run.path, problem: "no prompts for PPO") }
-        guard !sft.config.eosTokenIds.isEmpty else {
+        let endTokens = endTokens ?? Set(sft.config.eosTokenIds.map(Int32.init))
+        guard !endTokens.isEmpty else {
             throw TrainingError.badRun(path: run.path, problem: "the SFT model names no EOS token: the coherent reward sits on EOS")
         }
+        try config.validate()
         self.config = config
         self.prompts = prompts
         self.run = run
         self.scorer = scorer
         self.sampler = sampler
-        eosTokens = Set(sft.config.eosTokenIds.map { Int32($0) })
+        self.endTokens = endTokens
         actor = Self.copy(sft, lora: config.actorLoRA, seed: config.seed &+ 11)
         critic = Self.copy(sft, lora: config.criticLoRA, seed: config.seed &+ 12)
         valueHead = ValueHead(width: sft.config.hiddenSize)
@@ -163,11 +174,11 @@ public final class PPOTrainer {
         }
         state.rng = rng
         let sampled = try sampler.sample(actor, prompts: stepPrompts, seeds: seeds, maxNewTokens: config.maxNewTokens,
-                                         temperature: config.temperature, topP: config.topP)
-        // The coherent reward goes on the EOS token: a response has ended exactly when its last token
-        // is one of the model's EOS tokens (a PAD or any other token there means it was cut off).
-        for (i, s) in sampled.enumerated() where s.endedWithEOS != (s.tokens.last.map(eosTokens.contains) ?? false) {
-            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the EOS tokens are \(eosTokens.sorted())")
+                                         temperature: config.temperature, endTokens: endTokens)
+        // The coherent reward goes on the end token: a response has ended exactly when its last token
+        // is one of the end tokens (a PAD or any other token there means it was cut off).
+        for (i, s) in sampled.enumerated() where s.endedWithEOS != (s.tokens.last.map(endTokens.contains) ?? false) {
+            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the end tokens are \(endTokens.sorted())")
         }
         let generateSeconds = lap()
 
@@ -176,9 +187,10 @@ public final class PPOTrainer {
         let scores = try scorer.score(requests)
         let scoreSeconds = lap()
 
-        // 3. The actor's own log-probs and the critic's values before any update.
+        // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
+        // before any update.
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-        let oldLogProbs = try actor.logProbs(scoring)
+        let oldLogProbs = try actor.logProbs(scoring, temperature: config.temperature)
         let headInputs = try critic.headInputs(scoring)
         var rollouts: [Rollout] = []
         var row = 0
@@ -287,7 +299,8 @@ public final class PPOTrainer {
         let full = actor.adapters == nil
         actorParameters.zeroGradients()
         var local = totals
-        let head = actor.lmHeadForwardBackward(tape, computeEntropy: true, gradients: full ? actorParameters.gradients : nil) { row, logProb, entropy in
+        let head = actor.lmHeadForwardBackward(tape, computeEntropy: true, temperature: config.temperature,
+                                               gradients: full ? actorParameters.gradients : nil) { row, logProb, entropy in
             let p = PPOMath.policyLoss(logProb: Double(logProb), oldLogProb: Double(flatOld[row]), advantage: flatAdvantages[row],
                                        clip: config.policyClip)
             let delta = Double(logProb) - Double(flatOld[row])

@@ -63,13 +63,16 @@ public final class LlamaModel: @unchecked Sendable {
     /// request alone up to float rounding (the products are split differently, and the projections
     /// and LM head then multiply rows of several sequences together: larger, faster GEMMs), not bit
     /// for bit; off by default, so a request's log-probs never depend on what else is in its batch.
-    public func logProbs(_ requests: [ScoringRequest], sharePrefixes: Bool = false) throws -> [[Float]] {
+    ///
+    /// `temperature` T scores under softmax(logits / T), the distribution a sampler at temperature T
+    /// draws from (PPO's policy when it samples at T); 1 is the model itself.
+    public func logProbs(_ requests: [ScoringRequest], sharePrefixes: Bool = false, temperature: Double = 1) throws -> [[Float]] {
         try validate(requests)
         let batch = PackedBatch(requests, sharePrefixes: sharePrefixes)
         let x = AlignedBuffer<Float>(count: batch.tokenCount * config.hiddenSize)
         let scratch = LayerActivations(config: config, tokens: batch.tokenCount)
         forward(batch, residual: x) { _ in scratch }
-        return lmHeadLogProbs(hidden: x.pointer, batch: batch)
+        return lmHeadLogProbs(hidden: x.pointer, batch: batch, temperature: temperature)
     }
 
     /// The output head's input at the scored positions — rmsnorm of the last hidden state, [P, d] in
@@ -224,7 +227,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// Log-probs at the scored positions: final norm and LM head on those rows only. The rows go in
     /// chunks of up to `headRows` (`PackedBatch.scoredChunks`) against blocks of the vocabulary; each
     /// block's log-sum-exp is merged afterwards, so the full [rows, V] logits never exist at once.
-    func lmHeadLogProbs(hidden: UnsafeMutablePointer<Float>, batch: PackedBatch) -> [[Float]] {
+    /// Logits are divided by `temperature` (as the sampler divides them) unless it is 1.
+    func lmHeadLogProbs(hidden: UnsafeMutablePointer<Float>, batch: PackedBatch, temperature: Double = 1) -> [[Float]] {
         let c = config
         let d = c.hiddenSize, V = c.vocabSize
         let P = batch.scoredRows.count
@@ -258,6 +262,7 @@ public final class LlamaModel: @unchecked Sendable {
                                         b: weights + layout.lmHead + columns.lowerBound * d, ldb: d, transB: .transposed,
                                         c: logits, ldc: columns.count)
                 }
+                if temperature != 1 { srppo_scale(logits, rows.count * columns.count, Float(1 / temperature)) }
                 for (i, row) in rows.enumerated() {
                     srppo_logsumexp_rows(blockLogSumExp.pointer + row * vocabBlocks.count + b, logits + i * columns.count,
                                          1, Int32(columns.count), Int32(columns.count))

@@ -75,7 +75,8 @@ extension LlamaModel {
     /// logits exist for one chunk at a time. `gradient(row, logp, entropy)` returns
     /// (∂loss/∂logp, ∂loss/∂entropy) for the row; it runs after the row's values are known.
     /// Accumulates the head weights' gradient into `gradients` (the embedding when tied) when given.
-    public func lmHeadForwardBackward(_ tape: TrainingTape, computeEntropy: Bool,
+    /// Log-probs and entropies are those of softmax(logits / `temperature`), as `logProbs` gives them.
+    public func lmHeadForwardBackward(_ tape: TrainingTape, computeEntropy: Bool, temperature: Double = 1,
                                       gradients: AlignedBuffer<Float>?,
                                       gradient: (_ row: Int, _ logProb: Float, _ entropy: Float) -> (Float, Float)) -> LMHeadResult {
         let d = config.hiddenSize, V = config.vocabSize
@@ -94,6 +95,8 @@ extension LlamaModel {
             let h = tape.headInput.pointer + start * d
             // logits[rows, V] = h · E^T
             Gemm.multiply(m: rows, n: V, k: d, a: h, lda: d, b: head, ldb: d, transB: .transposed, c: logits.pointer, ldc: V)
+            // At temperature T the distribution is softmax(logits / T); the chain rule brings 1/T back below.
+            if temperature != 1 { srppo_scale(logits.pointer, rows * V, Float(1 / temperature)) }
             Parallel.forRanges(rows) { r in
                 srppo_logsumexp_rows(lse.pointer + r.lowerBound, logits.pointer + r.lowerBound * V, Int32(r.count), Int32(V), Int32(V))
                 for i in r {
@@ -112,6 +115,7 @@ extension LlamaModel {
                                                gLogProb.pointer[i], gEntropy.pointer[i], entropies.pointer[start + i])
                 }
             }
+            if temperature != 1 { srppo_scale(logits.pointer, rows * V, Float(1 / temperature)) }
             // ∂h[rows, d] = ∂logits · E;  ∂E[V, d] += ∂logits^T · h
             Gemm.multiply(m: rows, n: d, k: V, a: logits.pointer, lda: V, b: head, ldb: d, c: dInput.pointer + start * d, ldc: d)
             if let gradients {

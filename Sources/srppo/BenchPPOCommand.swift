@@ -58,7 +58,8 @@ struct BenchPPOCommand: ParsableCommand {
         try CLI.orExit {
             let ptModel = try ModelLoader.load(path: pt)
             let sftModel = try ModelLoader.load(path: sft ?? pt)
-            let examples = try loadPrompts(sftModel)
+            let textEncoder = try TextEncoding.promptResponseEncoder(for: sftModel)
+            let examples = try loadPrompts(sftModel, encoder: textEncoder.map(TokenizerRecordEncoder.init))
             var c = PPOConfig()
             c.steps = warmup + steps
             c.promptsPerStep = promptsPerStep
@@ -74,7 +75,9 @@ struct BenchPPOCommand: ParsableCommand {
             let folder = NSTemporaryDirectory() + "srppo-bench-ppo-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let trainer = try PPOTrainer(sft: sftModel.model, prompts: examples, scorer: EmbeddedScorer(pt: ptModel.model, sft: sftModel.model),
-                                         sampler: KVCacheSampler(maxBatch: generateBatch), config: c, run: RunFolder(path: folder))
+                                         sampler: KVCacheSampler(maxBatch: generateBatch),
+                                         endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
+                                         config: c, run: RunFolder(path: folder))
             for _ in 0..<warmup { _ = try trainer.trainStep() }
             let phases = ["seconds_step", "seconds_generate", "seconds_score", "seconds_prepare", "seconds_train"]
             var samples: [String: [Double]] = [:]
@@ -105,8 +108,7 @@ struct BenchPPOCommand: ParsableCommand {
         }
     }
 
-    private func loadPrompts(_ loaded: LoadedModel) throws -> [TokenizedExample] {
-        let encoder = try TextEncoding.encoder(for: loaded)
+    private func loadPrompts(_ loaded: LoadedModel, encoder: RecordEncoder?) throws -> [TokenizedExample] {
         let limits = DataLoader.Limits(vocabularySize: loaded.model.config.vocabSize, maxLength: loaded.model.config.maxPositions)
         if let prompts { return try DataLoader.prompts(path: prompts, encoder: encoder, limits: limits) }
         guard encoder != nil else { throw CLI.Failure(description: "this model has no tokenizer: give --prompts with prompt_ids") }

@@ -17,7 +17,8 @@ struct EvalCommand: ParsableCommand {
 
         With --model, the model answers instead: each --set file (the same rows without \
         "response") is generated for, every prompt as one user turn of the model's chat template \
-        (--prompt-format plain: the text as is). Decoding is greedy unless --temperature is given; \
+        (--prompt-format plain: the text as is). A response ends at the model's EOS or its chat \
+        template's end-of-turn token, whichever comes first. Decoding is greedy unless --temperature is given; \
         row i uses seed --seed + i, and the seeds, lengths, EOS and truncation rates are recorded. \
         --nll FILE adds the mean negative log-likelihood per response token of demonstrations \
         (the `srppo sft` formats) under the model.
@@ -123,6 +124,7 @@ struct EvalCommand: ParsableCommand {
         let encoder = try CLI.orExit { try PromptResponseEncoder(tokenizer: tokenizer) }
         if promptFormat == "chat" { _ = try CLI.orExit { try encoder.chatTemplate() } }
         let config = loaded.model.config
+        let endTokens = TextEncoding.endTokens(of: loaded.model, encoder: encoder)
         let sampling = SamplingParameters(temperature: temperature, topP: topP)
         let chat = promptFormat == "chat", maxNew = maxNewTokens, firstSeed = seed, batch = batchSize
         var generation: [String: GenerationSummary] = [:]
@@ -133,7 +135,8 @@ struct EvalCommand: ParsableCommand {
             jobs.append(EvaluationJob(set: set, lines: lines) { prompts in
                 let requests = try prompts.enumerated().map { i, text -> GenerationRequest in
                     let ids = chat ? try encoder.encodePrompt(messages: [ChatMessage(role: "user", content: text)]) : encoder.encodePrompt(text)
-                    let request = GenerationRequest(prompt: ids, maxNewTokens: maxNew, sampling: sampling, seed: firstSeed &+ UInt64(i))
+                    let request = GenerationRequest(prompt: ids, maxNewTokens: maxNew, sampling: sampling, seed: firstSeed &+ UInt64(i),
+                                                    endTokens: endTokens)
                     do { try request.validate(for: config) } catch { throw RowError(index: i, underlying: error) }
                     return request
                 }

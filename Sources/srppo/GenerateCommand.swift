@@ -20,7 +20,7 @@ struct GenerateCommand: ParsableCommand {
         tokenizer. logprobs[i] is the log-probability of ids[i] under the sampling distribution \
         (after temperature and truncation; 0 when greedy), raw_logprobs[i] under the model itself \
         (temperature 1, nothing truncated: what `srppo score` gives). finish_reason is "eos" (an end \
-        token, kept as the last id), "stop" (a --stop string or --stop-ids sequence, kept) or "length".
+        token — the model's EOS or its chat template's end-of-turn token — kept as the last id), "stop" (a --stop string or --stop-ids sequence, kept) or "length".
 
         With --stream (one prompt), the text is printed as it is generated; --output still receives \
         the JSON line.
@@ -68,7 +68,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Stop after this token-id sequence, comma-separated (repeatable).")
     var stopIds: [String] = []
 
-    @Flag(help: "Do not stop at the model's end-of-sequence tokens.")
+    @Flag(help: "Do not stop at the model's end tokens (EOS and the chat template's end-of-turn).")
     var ignoreEos = false
 
     @Option(help: "Sequences decoded together.")
@@ -110,7 +110,8 @@ struct GenerateCommand: ParsableCommand {
             if !stop.isEmpty && tokenizer == nil {
                 throw CLI.Failure(description: "--stop needs a tokenizer to see text, and this model has none: use --stop-ids")
             }
-            let requests = try readRequests(config: loaded.model.config, encoder: tokenizer?.encoder)
+            let endTokens = ignoreEos ? [] : TextEncoding.endTokens(of: loaded.model, encoder: tokenizer?.promptResponseEncoder)
+            let requests = try readRequests(config: loaded.model.config, encoder: tokenizer?.encoder, endTokens: endTokens)
             if stream && requests.count != 1 {
                 throw CLI.Failure(description: "--stream prints one generation: the input has \(requests.count) prompts")
             }
@@ -143,8 +144,7 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    private func readRequests(config: LlamaConfig, encoder: RecordEncoder?) throws -> [GenerationRequest] {
-        let endTokens: Set<Int32>? = ignoreEos ? [] : nil
+    private func readRequests(config: LlamaConfig, encoder: RecordEncoder?, endTokens: Set<Int32>) throws -> [GenerationRequest] {
         let stopSequences = stopIds.compactMap(parseIds)
         return try JSONLines.read(input).enumerated().map { index, line in
             let record = try line.decode(DataRecord.self)
@@ -192,16 +192,15 @@ struct GenerateCommand: ParsableCommand {
 /// What generation needs from a model's tokenizer: prompt tokens from text records, and text from
 /// generated tokens, streamed.
 struct GenerationText {
-    let encoder: RecordEncoder
-    let tokenizer: BPETokenizer
+    let promptResponseEncoder: PromptResponseEncoder
+    var encoder: RecordEncoder { TokenizerRecordEncoder(encoder: promptResponseEncoder) }
+    var tokenizer: BPETokenizer { promptResponseEncoder.tokenizer }
 
     func decoder() -> StreamingDecoder { tokenizer.streamingDecoder() }
 
     /// The model's tokenizer, or nil when it has none (generation then works on token ids).
     static func load(for loaded: LoadedModel, chatTemplateFile: String?) throws -> GenerationText? {
-        guard let tokenizer = try TextEncoding.tokenizer(for: loaded) else { return nil }
-        let encoder = try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile)
-        return GenerationText(encoder: TokenizerRecordEncoder(encoder: encoder), tokenizer: tokenizer)
+        try TextEncoding.promptResponseEncoder(for: loaded, chatTemplateFile: chatTemplateFile).map(GenerationText.init)
     }
 }
 

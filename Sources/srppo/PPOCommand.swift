@@ -102,12 +102,15 @@ struct PPOCommand: ParsableCommand {
             let runConfig = try resolveConfig(folder)
             let sftModel = try ModelLoader.load(path: runConfig.sft)
             let scorer = try makeScorer(runConfig, sft: sftModel.model)
-            let encoder = try TextEncoding.encoder(for: sftModel)
+            let textEncoder = try TextEncoding.promptResponseEncoder(for: sftModel)
+            let encoder = textEncoder.map(TokenizerRecordEncoder.init)
             let limits = DataLoader.Limits(vocabularySize: sftModel.model.config.vocabSize, maxLength: sftModel.model.config.maxPositions)
             var examples: [TokenizedExample] = []
             for file in runConfig.prompts { examples += try DataLoader.prompts(path: file, encoder: encoder, limits: limits) }
             let trainer = try PPOTrainer(sft: sftModel.model, prompts: examples, scorer: scorer,
-                                         sampler: KVCacheSampler(maxBatch: generateBatch), config: runConfig.ppo, run: folder)
+                                         sampler: KVCacheSampler(maxBatch: generateBatch),
+                                         endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
+                                         config: runConfig.ppo, run: folder)
             trainer.writeExtraFiles = { try TextEncoding.writeTokenizerFiles(for: sftModel, to: $0) }
             if resume {
                 let step = try trainer.resume()

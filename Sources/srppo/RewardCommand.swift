@@ -87,22 +87,22 @@ struct RewardCommand: ParsableCommand {
 
     private func scoreInProcess(_ lines: [JSONLines.Line]) throws -> [ScoreResult] {
         let loadedSFT = try ModelLoader.load(path: sft!)
-        let encoder = try lines.contains(where: ScoreInput.isText) ? TextEncoding.encoder(for: loadedSFT) : nil
+        let textEncoder = try TextEncoding.promptResponseEncoder(for: loadedSFT)
+        let encoder = textEncoder.map(TokenizerRecordEncoder.init)
         let requests = try lines.map { line in
             let pair = try ScoreInput.parse(line, encoder: encoder)
             return RewardRequest(prompt: pair.promptIDs, response: pair.responseIDs)
         }
-        return try score(requests, sftModel: loadedSFT.model)
+        return try score(requests, sftModel: loadedSFT.model, endTokens: TextEncoding.endTokens(of: loadedSFT.model, encoder: textEncoder))
     }
 
-    private func score(_ requests: [RewardRequest], sftModel: LlamaModel) throws -> [ScoreResult] {
+    private func score(_ requests: [RewardRequest], sftModel: LlamaModel, endTokens: Set<Int32>) throws -> [ScoreResult] {
         let ptModel = pt == sft ? sftModel : try ModelLoader.load(path: pt!).model
         let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
         for model in [ptModel, sftModel] { model.weightPrecision = WeightPrecision(rawValue: dtype)! }
         scorer.sharePrefixes = sharePrefixes
-        let eos = Set(sftModel.config.eosTokenIds.map { Int32($0) })
         return zip(requests, try scorer.score(requests)).map { request, scores in
-            ScoreResult(ptLogprobs: scores.pt, sftLogprobs: scores.sft, truncated: !(request.response.last.map(eos.contains) ?? false))
+            ScoreResult(ptLogprobs: scores.pt, sftLogprobs: scores.sft, truncated: !(request.response.last.map(endTokens.contains) ?? false))
         }
     }
 }

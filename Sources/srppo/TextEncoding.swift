@@ -22,10 +22,21 @@ enum TextEncoding {
         }
     }
 
+    /// The text rule of the model (`PromptResponseEncoder`), or nil when the model has no tokenizer.
+    static func promptResponseEncoder(for loaded: LoadedModel, chatTemplateFile: String? = nil) throws -> PromptResponseEncoder? {
+        guard let tokenizer = try tokenizer(for: loaded) else { return nil }
+        return try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile)
+    }
+
     /// The encoder for text and chat records, or nil when the model has no tokenizer.
     static func encoder(for loaded: LoadedModel, chatTemplateFile: String? = nil) throws -> RecordEncoder? {
-        guard let tokenizer = try tokenizer(for: loaded) else { return nil }
-        return TokenizerRecordEncoder(encoder: try PromptResponseEncoder(tokenizer: tokenizer, chatTemplateFile: chatTemplateFile))
+        try promptResponseEncoder(for: loaded, chatTemplateFile: chatTemplateFile).map(TokenizerRecordEncoder.init)
+    }
+
+    /// The tokens that end a response of `model` (`PromptResponseEncoder.endTokens`: EOS and the chat
+    /// template's end-of-turn token); the model's EOS ids alone when it has no tokenizer.
+    static func endTokens(of model: LlamaModel, encoder: PromptResponseEncoder?) -> Set<Int32> {
+        encoder?.endTokens(modelEOS: model.config.eosTokenIds) ?? Set(model.config.eosTokenIds.map(Int32.init))
     }
 
     /// Saves a trained model (adapters merged) in Hugging Face layout with the tokenizer files of the

@@ -30,6 +30,24 @@ final class CoherentRewardTests: XCTestCase {
         XCTAssertEqual(scored.perToken, [0, 0, 0, 1.0])
     }
 
+    /// Both placements pay the same penalty for being cut off and keep what their placement gives
+    /// the tokens the response has: nothing on a missing EOS, each token's own log-ratio token-wise
+    /// (dropping those would suppress the very length growth the token-wise ablation is about).
+    func testTruncatedTokenwiseResponsesKeepTheirPerTokenRewards() {
+        let tokenwise = CoherentReward(placement: .tokenwise, truncation: .penalty(2)).compute(sft: sft, pt: pt, endedWithEOS: false)
+        XCTAssertEqual(tokenwise.perToken, [0.5, 0.5, -1.0, 1.0 - 2])
+        XCTAssertTrue(tokenwise.truncated)
+        let clipped = CoherentReward(placement: .tokenwise, truncation: .penalty(2), clip: 0.75).compute(sft: sft, pt: pt, endedWithEOS: false)
+        XCTAssertEqual(clipped.perToken, [0.5, 0.5, -0.75, 0.75 - 2])
+        XCTAssertTrue(clipped.clipped)
+        let scored = CoherentReward(placement: .tokenwise, truncation: .score).compute(sft: sft, pt: pt, endedWithEOS: false)
+        XCTAssertEqual(scored.perToken, [0.5, 0.5, -1.0, 1.0])
+        for placement in [CoherentReward.Placement.eos, .lengthNormalized] {
+            XCTAssertEqual(CoherentReward(placement: placement, truncation: .penalty(2)).compute(sft: sft, pt: pt, endedWithEOS: false).perToken,
+                           [0, 0, 0, -2])
+        }
+    }
+
     func testClippingIsOptInAndReported() {
         let plain = CoherentReward().compute(sft: [0], pt: [-30], endedWithEOS: true)
         XCTAssertEqual(plain.perToken, [30])

@@ -56,9 +56,9 @@ final class PPOTests: XCTestCase {
     }
 
     func trainer(pt: LlamaModel, sft: LlamaModel, config: PPOConfig, sampler: ResponseSampler = KVCacheSampler(maxBatch: 8),
-                 scorer: RewardScorer? = nil) throws -> PPOTrainer {
+                 scorer: RewardScorer? = nil, endTokens: Set<Int32>? = nil) throws -> PPOTrainer {
         try PPOTrainer(sft: sft, prompts: Self.prompts(32), scorer: scorer ?? EmbeddedScorer(pt: pt, sft: sft), sampler: sampler,
-                       config: config, run: RunFolder(path: directory + "/run-\(UUID().uuidString)"))
+                       endTokens: endTokens, config: config, run: RunFolder(path: directory + "/run-\(UUID().uuidString)"))
     }
 
     static func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(x.count) }
@@ -112,6 +112,59 @@ final class PPOTests: XCTestCase {
             } else {
                 XCTAssertEqual(rollout.rewards[n - 1], -0.5, "a truncated response gets the penalty, not the coherent reward")
             }
+        }
+    }
+
+    /// A chat model ends its turns with an end-of-turn token that is not EOS (LLaMA-3, Qwen2.5 base):
+    /// with it among the end tokens, the sampler stops there, the response counts as ended, and the
+    /// coherent reward sits on that token instead of the response being cut off and penalized.
+    func testAnEndOfTurnTokenOtherThanEOSEndsResponsesAndCarriesTheReward() throws {
+        let (pt, sft) = Self.pair
+        XCTAssertEqual(sft.config.eosTokenIds, [2])
+        let endOfTurn: Int32 = 7
+        var c = Self.config(steps: 1)
+        c.klCoefficient = 0
+        c.reward.truncation = .penalty(0.5)
+        c.maxNewTokens = 12
+        let recording = RecordingSampler(KVCacheSampler(maxBatch: 8))
+        let ppo = try trainer(pt: pt, sft: sft, config: c, sampler: recording, endTokens: [2, endOfTurn])
+        _ = try ppo.trainStep()
+        let atEndOfTurn = ppo.lastRollouts.filter { $0.response.last == endOfTurn }
+        XCTAssertGreaterThan(atEndOfTurn.count, 2, "too few responses reach the end-of-turn token to test this")
+        for rollout in atEndOfTurn {
+            XCTAssertTrue(rollout.endedWithEOS)
+            XCTAssertFalse(rollout.response.dropLast().contains(endOfTurn), "sampling went on past the end-of-turn token")
+            XCTAssertEqual(rollout.rewards.last!, rollout.coherent.sum, accuracy: 1e-9)
+        }
+        // The same prompts and seeds with EOS alone: those responses run past the token.
+        let eosOnly = try trainer(pt: pt, sft: sft, config: c, sampler: KVCacheSampler(maxBatch: 8))
+        _ = try eosOnly.trainStep()
+        XCTAssertTrue(eosOnly.lastRollouts.contains { $0.response.dropLast().contains(endOfTurn) })
+    }
+
+    /// PPO samples at temperature T and takes its ratios and KL in that distribution: the old
+    /// log-probs are the sampler's own (softmax(logits / T)), not the raw model's.
+    func testOldLogProbsAreThoseOfTheSamplingDistribution() throws {
+        let (pt, sft) = Self.pair
+        var c = Self.config(steps: 1)
+        c.temperature = 0.7
+        let recording = RecordingSampler(KVCacheSampler(maxBatch: 8))
+        let ppo = try trainer(pt: pt, sft: sft, config: c, sampler: recording)
+        _ = try ppo.trainStep()
+        let sampled = recording.responses.flatMap(\.logProbs)
+        let old = ppo.lastRollouts.flatMap(\.oldLogProbs)
+        let raw = try sft.logProbs(ppo.lastRollouts.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }).flatMap { $0 }
+        XCTAssertEqual(old.count, sampled.count)
+        XCTAssertLessThan(zip(old, sampled).map { abs($0 - $1) }.max()!, 1e-4)
+        XCTAssertGreaterThan(zip(raw, sampled).map { abs($0 - $1) }.max()!, 0.1, "T = 0.7 should change the log-probs")
+    }
+
+    /// Top-p leaves tokens out of the sampling distribution, which PPO's ratios cannot account for.
+    func testTopPIsRefused() throws {
+        var c = Self.config(steps: 1)
+        c.topP = 0.9
+        XCTAssertThrowsError(try trainer(pt: Self.pair.pt, sft: Self.pair.sft, config: c)) {
+            XCTAssertTrue("\($0)".contains("top-p 0.9: PPO cannot account for nucleus truncation"), "\($0)")
         }
     }
 
@@ -257,9 +310,25 @@ struct FixedSampler: ResponseSampler {
     let responses: [SampledResponse]
 
     func sample(_ model: LlamaModel, prompts: [[Int32]], seeds: [UInt64], maxNewTokens: Int, temperature: Double,
-                topP: Double) throws -> [SampledResponse] {
+                endTokens: Set<Int32>) throws -> [SampledResponse] {
         precondition(prompts.count == responses.count)
         return responses
+    }
+}
+
+/// Passes sampling on and keeps what was sampled.
+final class RecordingSampler: ResponseSampler {
+    let inner: ResponseSampler
+    var responses: [SampledResponse] = []
+
+    init(_ inner: ResponseSampler) { self.inner = inner }
+
+    func sample(_ model: LlamaModel, prompts: [[Int32]], seeds: [UInt64], maxNewTokens: Int, temperature: Double,
+                endTokens: Set<Int32>) throws -> [SampledResponse] {
+        let sampled = try inner.sample(model, prompts: prompts, seeds: seeds, maxNewTokens: maxNewTokens, temperature: temperature,
+                                       endTokens: endTokens)
+        responses += sampled
+        return sampled
     }
 }
 

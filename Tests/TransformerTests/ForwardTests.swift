@@ -27,6 +27,21 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// At temperature T the log-probs are those of softmax(logits / T) (PPO's policy when it samples
+    /// at T), batched or alone, shared prompt or not.
+    func testLogProbsAtATemperatureMatchTheNaiveReference() throws {
+        let config = TinyModels.config(tied: false)
+        let model = TinyModels.model(config, seed: 7)
+        let tokens = TinyModels.randomTokens(40, vocab: config.vocabSize, seed: 3)
+        for temperature in [0.7, 1.3] {
+            let got = try model.logProbs([ScoringRequest(tokens: tokens, firstScored: 5)], temperature: temperature)[0]
+            let expected = NaiveLlama(model).logProbs(tokens: tokens, firstScored: 5, temperature: temperature)
+            let raw = NaiveLlama(model).logProbs(tokens: tokens, firstScored: 5)
+            XCTAssertLessThan(zip(got, expected).map { abs(Double($0) - $1) }.max()!, 2e-5, "T \(temperature)")
+            XCTAssertGreaterThan(zip(raw, expected).map { abs($0 - $1) }.max()!, 0.1, "T \(temperature) changes nothing here")
+        }
+    }
+
     func testBatchEqualsAloneBitForBitOnAnyThreadCount() throws {
         let config = TinyModels.config(.qwen2)
         let model = TinyModels.model(config)

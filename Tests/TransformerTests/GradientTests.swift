@@ -17,11 +17,12 @@ final class GradientTests: XCTestCase {
          ScoringRequest(tokens: TinyModels.randomTokens(70, vocab: config.vocabSize, seed: 22), firstScored: 40)]
     }
 
-    private func lossAndGradients(_ model: LlamaModel, _ requests: [ScoringRequest], _ loss: TestLoss,
+    private func lossAndGradients(_ model: LlamaModel, _ requests: [ScoringRequest], _ loss: TestLoss, temperature: Double = 1,
                                   recompute: Bool = false, withGradients: Bool = true) throws -> (Double, AlignedBuffer<Float>) {
         let tape = try model.trainingForward(requests, recompute: recompute)
         let gradients = AlignedBuffer<Float>(count: model.layout.parameterCount)
-        let head = model.lmHeadForwardBackward(tape, computeEntropy: true, gradients: withGradients ? gradients : nil) { row, _, _ in
+        let head = model.lmHeadForwardBackward(tape, computeEntropy: true, temperature: temperature,
+                                               gradients: withGradients ? gradients : nil) { row, _, _ in
             (loss.logProbWeights[row], loss.entropyWeights[row])
         }
         var value = 0.0
@@ -32,14 +33,14 @@ final class GradientTests: XCTestCase {
         return (value, gradients)
     }
 
-    private func checkAllTensors(_ config: LlamaConfig, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkAllTensors(_ config: LlamaConfig, temperature: Double = 1, file: StaticString = #filePath, line: UInt = #line) throws {
         let model = TinyModels.model(config, seed: 5)
         let reqs = requests(config)
         var rng = SeededGenerator(seed: 9)
         let rows = reqs.reduce(0) { $0 + $1.tokens.count - $1.firstScored }
         let loss = TestLoss(logProbWeights: (0..<rows).map { _ in rng.nextNormal() },
                             entropyWeights: (0..<rows).map { _ in 0.5 * rng.nextNormal() })
-        let (_, gradients) = try lossAndGradients(model, reqs, loss)
+        let (_, gradients) = try lossAndGradients(model, reqs, loss, temperature: temperature)
         let h: Float = 1e-2
         var report: [String] = []
         for tensor in model.layout.tensors {
@@ -55,7 +56,7 @@ final class GradientTests: XCTestCase {
             var errors: [Double] = []
             for direction in [alongGradient, random] {
                 let numeric = try directionalDerivative(model, tensor, direction, h: h) {
-                    try self.lossAndGradients(model, reqs, loss, withGradients: false).0
+                    try self.lossAndGradients(model, reqs, loss, temperature: temperature, withGradients: false).0
                 }
                 var analytic = 0.0
                 for i in 0..<tensor.count { analytic += Double(g[i]) * Double(direction[i]) }
@@ -84,6 +85,9 @@ final class GradientTests: XCTestCase {
 
     func testEveryTensorOfQwen2WithBiasesAndSeparateHead() throws { try checkAllTensors(TinyModels.config(.qwen2, tied: false)) }
 
+    /// Log-probs and entropy of softmax(logits / T): the head's backward carries the 1/T.
+    func testEveryTensorAtATemperature() throws { try checkAllTensors(TinyModels.config(tied: false), temperature: 0.6) }
+
     func testEveryTensorWithOutputBias() throws {
         var config = TinyModels.config(tied: false)
         config.qkvBias = true
@@ -108,9 +112,11 @@ final class GradientTests: XCTestCase {
         let model = TinyModels.model(config)
         let reqs = requests(config)
         let tape = try model.trainingForward(reqs)
-        let head = model.lmHeadForwardBackward(tape, computeEntropy: false, gradients: nil) { _, _, _ in (0, 0) }
-        let scored = try model.logProbs(reqs).flatMap { $0 }
-        XCTAssertEqual(head.logProbs.count, scored.count)
-        for (a, b) in zip(head.logProbs, scored) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        for temperature in [1, 0.7] {
+            let head = model.lmHeadForwardBackward(tape, computeEntropy: false, temperature: temperature, gradients: nil) { _, _, _ in (0, 0) }
+            let scored = try model.logProbs(reqs, temperature: temperature).flatMap { $0 }
+            XCTAssertEqual(head.logProbs.count, scored.count)
+            for (a, b) in zip(head.logProbs, scored) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
     }
 }

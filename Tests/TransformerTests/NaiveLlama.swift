@@ -71,7 +71,8 @@ struct NaiveLlama {
         return y
     }
 
-    func logProbs(tokens: [Int32], firstScored: Int) -> [Double] {
+    /// log softmax(logits / temperature) at each scored token.
+    func logProbs(tokens: [Int32], firstScored: Int, temperature: Double = 1) -> [Double] {
         let c = config
         let d = c.hiddenSize, e = c.headDim
         let embedding = w("model.embed_tokens.weight")
@@ -107,7 +108,7 @@ struct NaiveLlama {
         }
         let head = c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"
         return (firstScored..<tokens.count).map { i in
-            let logits = matvec(head, rmsNorm(xs[i - 1], "model.norm.weight"))
+            let logits = matvec(head, rmsNorm(xs[i - 1], "model.norm.weight")).map { $0 / temperature }
             let m = logits.max()!
             let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
             return logits[Int(tokens[i])] - lse
