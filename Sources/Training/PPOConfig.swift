@@ -39,6 +39,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     /// Responses per optimizer step within a pass.
     public var miniBatchSize = 8
     public var whitenAdvantages = true
+    /// The critic learns returns normalized by their running mean and standard deviation
+    /// (`ValueNormalizer`, this decay per step); nil: raw returns.
+    public var valueNormalizationDecay: Double? = 0.9
 
     // Optimization
     public var actorLearningRate = 2e-6

@@ -72,6 +72,58 @@ public enum PPOMath {
     }
 }
 
+/// Running statistics of the critic's targets (the returns), so the value head learns returns of any
+/// scale as numbers of order 1: the head predicts v̂ and the value is V = mean + std·v̂ (value
+/// normalization, as in PopArt without its output preservation, and MAPPO's ValueNorm).
+///
+/// Why: a coherent reward on EOS is a sum of log-ratios, ≈ 20 nats for SmolLM2. A fresh head
+/// (V = 0) moved by AdamW at a critic learning rate of 2e-5 takes thousands of updates to reach that,
+/// so for a whole run every EOS token carried the un-baselined reward as its advantage and PPO
+/// mostly learned to stop early. With the statistics, V starts at the mean return.
+///
+/// The mean and mean square are exponential moving averages over steps (`decay` per step), divided
+/// by the weight they have gathered so the first steps are not pulled toward 0.
+public struct ValueNormalizer: Codable, Equatable, Sendable {
+    public var decay: Double
+    private var weightedMean = 0.0
+    private var weightedSquare = 0.0
+    private var weight = 0.0
+
+    public init(decay: Double) {
+        precondition(decay >= 0 && decay < 1, "decay must be in [0, 1)")
+        self.decay = decay
+    }
+
+    public var mean: Double { weight > 0 ? weightedMean / weight : 0 }
+
+    /// No returns seen yet (mean 0, deviation 1).
+    public var isEmpty: Bool { weight == 0 }
+
+    /// Never below `minimumStandardDeviation`, so identical returns do not divide by 0.
+    public var standardDeviation: Double {
+        guard weight > 0 else { return 1 }
+        let variance = weightedSquare / weight - mean * mean
+        return max(variance.squareRoot(), Self.minimumStandardDeviation)
+    }
+
+    static let minimumStandardDeviation = 1e-3
+
+    /// Folds one step's returns (all tokens of all responses) into the statistics.
+    public mutating func update(_ returns: [Double]) {
+        guard !returns.isEmpty else { return }
+        let n = Double(returns.count)
+        let batchMean = returns.reduce(0, +) / n
+        let batchSquare = returns.reduce(0) { $0 + $1 * $1 } / n
+        weightedMean = decay * weightedMean + (1 - decay) * batchMean
+        weightedSquare = decay * weightedSquare + (1 - decay) * batchSquare
+        weight = decay * weight + (1 - decay)
+    }
+
+    public func normalize(_ value: Double) -> Double { (value - mean) / standardDeviation }
+
+    public func denormalize(_ normalized: Double) -> Double { mean + standardDeviation * normalized }
+}
+
 /// The KL penalty coefficient β: fixed, or adapted toward a target KL per response (Ziegler et al.
 /// 2019): β ← β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon) after each batch of n responses.
 public struct KLController: Codable, Equatable, Sendable {

@@ -54,6 +54,8 @@ struct PPOState: Codable {
     var order: [Int]
     var rng: SeededGenerator
     var kl: KLController
+    /// nil when the critic learns raw returns.
+    var valueNormalizer: ValueNormalizer?
     var frozen: FrozenModels
 }
 
@@ -118,7 +120,7 @@ public final class PPOTrainer {
         order.shuffle(using: &rng)
         state = PPOState(step: 0, cursor: 0, order: order, rng: rng,
                          kl: KLController(beta: config.klCoefficient, target: config.klTarget, horizon: config.klHorizon),
-                         frozen: scorer.models)
+                         valueNormalizer: config.valueNormalizationDecay.map(ValueNormalizer.init), frozen: scorer.models)
     }
 
     /// A trainable copy of the SFT weights. With LoRA, the copy shares nothing it writes: only the
@@ -193,23 +195,34 @@ public final class PPOTrainer {
         let oldLogProbs = try actor.logProbs(scoring, temperature: config.temperature)
         let headInputs = try critic.headInputs(scoring)
         var rollouts: [Rollout] = []
-        var row = 0
         for i in requests.indices {
-            let n = requests[i].response.count
-            let values = valueHead.values(headInputs.pointer + row * valueHead.width, rows: n)
-            row += n
             let coherent = config.reward.compute(sft: scores[i].sft, pt: scores[i].pt, endedWithEOS: sampled[i].endedWithEOS)
             var rewards = coherent.perToken
             if let reference = referenceLogProbs(scores[i]) {
-                for t in 0..<n { rewards[t] -= state.kl.beta * (Double(oldLogProbs[i][t]) - Double(reference[t])) }
+                for t in rewards.indices { rewards[t] -= state.kl.beta * (Double(oldLogProbs[i][t]) - Double(reference[t])) }
             }
             rollouts.append(Rollout(prompt: requests[i].prompt, response: requests[i].response, endedWithEOS: sampled[i].endedWithEOS,
-                                    oldLogProbs: oldLogProbs[i], scores: scores[i], coherent: coherent, values: values, rewards: rewards))
+                                    oldLogProbs: oldLogProbs[i], scores: scores[i], coherent: coherent, values: [], rewards: rewards))
+        }
+        // A fresh normalizer starts from this step's rewards-to-go, so the very first values are the
+        // mean return rather than 0.
+        if state.valueNormalizer?.isEmpty == true {
+            state.valueNormalizer?.update(rollouts.flatMap { PPOMath.gae(rewards: $0.rewards, values: $0.rewards.map { _ in 0 }, gamma: config.gamma, lambda: 1).returns })
+        }
+        var row = 0
+        for i in rollouts.indices {
+            let n = rollouts[i].response.count
+            rollouts[i].values = valueHead.values(headInputs.pointer + row * valueHead.width, rows: n).map(denormalized)
+            row += n
         }
         for i in rollouts.indices {
             (rollouts[i].advantages, rollouts[i].returns) = PPOMath.gae(rewards: rollouts[i].rewards, values: rollouts[i].values,
                                                                         gamma: config.gamma, lambda: config.lambda)
         }
+        // Before whitening: does the final token carry the reward alone (a critic that has not learned)?
+        let firstAdvantage = rollouts.map { $0.advantages.first ?? 0 }, lastAdvantage = rollouts.map { $0.advantages.last ?? 0 }
+        // The critic's targets this step are normalized with statistics that include them.
+        state.valueNormalizer?.update(rollouts.flatMap(\.returns))
         if config.whitenAdvantages {
             let whitened = PPOMath.whiten(rollouts.map(\.advantages))
             for i in rollouts.indices { rollouts[i].advantages = whitened[i] }
@@ -245,6 +258,7 @@ public final class PPOTrainer {
         let observed = config.klReference == .pt ? meanKL(klPT) : meanKL(klSFT)
         state.kl.update(observedKL: observed, responses: rollouts.count)
         let values = rollouts.flatMap(\.values), returns = rollouts.flatMap(\.returns)
+        let returnMean = meanKL(returns)
         return [
             "step": state.step,
             "reward": meanKL(rollouts.map(\.coherent.sum)),
@@ -260,6 +274,11 @@ public final class PPOTrainer {
             "value_loss": totals.mean(totals.valueLoss, totals.valueTokens),
             "value_clip_fraction": totals.mean(totals.valueClipped, totals.valueTokens),
             "explained_variance": PPOMath.explainedVariance(predictions: values, targets: returns),
+            "return_mean": returnMean,
+            "return_std": (returns.reduce(0) { $0 + ($1 - returnMean) * ($1 - returnMean) } / Double(max(returns.count, 1))).squareRoot(),
+            "value_mean": meanKL(values),
+            "advantage_first_token": meanKL(firstAdvantage),
+            "advantage_last_token": meanKL(lastAdvantage),
             "response_length": Double(tokens) / Double(rollouts.count),
             "eos_rate": Double(rollouts.filter(\.endedWithEOS).count) / Double(rollouts.count),
             "truncation_rate": Double(rollouts.filter { !$0.endedWithEOS }.count) / Double(rollouts.count),
@@ -318,12 +337,18 @@ public final class PPOTrainer {
         actorOptimizer.update(actorParameters, learningRate: config.actorLearningRate)
     }
 
-    /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together.
+    /// The value of a value-head output: itself, or denormalized by the running return statistics.
+    private func denormalized(_ head: Double) -> Double { state.valueNormalizer?.denormalize(head) ?? head }
+
+    private func normalized(_ value: Double) -> Double { state.valueNormalizer?.normalize(value) ?? value }
+
+    /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together. With
+    /// value normalization the loss, and the clip range, are in units of the returns' deviation.
     private func updateCritic(_ batch: [Rollout], totals: inout UpdateTotals) throws {
         let tape = try critic.trainingForward(batch.map(\.request))
         let rows = tape.scoredCount
         let values = valueHead.values(tape.headInput.pointer, rows: rows)
-        let oldValues = batch.flatMap(\.values), targets = batch.flatMap(\.returns)
+        let oldValues = batch.flatMap(\.values).map(normalized), targets = batch.flatMap(\.returns).map(normalized)
         var gradients = [Double](repeating: 0, count: rows)
         for r in 0..<rows {
             let v = PPOMath.valueLoss(value: values[r], oldValue: oldValues[r], target: targets[r], clip: config.valueClip)
