@@ -150,15 +150,15 @@ public struct EvaluationResults: Codable, Equatable, Sendable {
 }
 
 /// Left-aligned first column, right-aligned numbers, columns separated by two spaces.
-struct TextTable {
+public struct TextTable {
     let header: [String]
     var rows: [[String]] = []
 
-    init(header: [String]) { self.header = header }
+    public init(header: [String]) { self.header = header }
 
-    mutating func add(_ row: [String]) { rows.append(row) }
+    public mutating func add(_ row: [String]) { rows.append(row) }
 
-    func render() -> [String] {
+    public func render() -> [String] {
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in

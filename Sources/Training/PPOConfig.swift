@@ -46,6 +46,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     // Optimization
     public var actorLearningRate = 2e-6
     public var criticLearningRate = 2e-5
+    /// The value head's own learning rate (nil: the critic's). The head starts from zero while the
+    /// trunk starts trained, so it may need a larger step to learn within a short run.
+    public var valueHeadLearningRate: Double?
     public var optimizer = AdamWConfig()
     public var maxGradientNorm = 1.0
     public var actorLoRA: LoRAConfig?

@@ -68,6 +68,9 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Responses per optimizer step.") var miniBatchSize: Int?
     @Option(help: "Actor learning rate.") var actorLr: Double?
     @Option(help: "Critic learning rate.") var criticLr: Double?
+    @Option(help: "Value head learning rate (default: the critic's).") var valueHeadLr: Double?
+    @Option(help: "Decay per step of the running return statistics the critic's targets are normalized by (0: off).")
+    var valueNormalizationDecay: Double?
     @Option(help: "Steps in which only the critic learns.") var criticWarmupSteps: Int?
     @Option(help: "Train the actor as LoRA adapters of this rank.") var actorLoraRank: Int?
     @Option(help: "Train the critic trunk as LoRA adapters of this rank.") var criticLoraRank: Int?
@@ -205,6 +208,13 @@ struct PPOCommand: ParsableCommand {
         if let miniBatchSize { c.miniBatchSize = miniBatchSize }
         if let actorLr { c.actorLearningRate = actorLr }
         if let criticLr { c.criticLearningRate = criticLr }
+        if let valueHeadLr { c.valueHeadLearningRate = valueHeadLr }
+        if let valueNormalizationDecay {
+            guard valueNormalizationDecay >= 0, valueNormalizationDecay < 1 else {
+                throw CLI.Failure(description: "--value-normalization-decay must be in [0, 1) (0 turns normalization off)")
+            }
+            c.valueNormalizationDecay = valueNormalizationDecay > 0 ? valueNormalizationDecay : nil
+        }
         if let criticWarmupSteps { c.criticWarmupSteps = criticWarmupSteps }
         if let actorLoraRank { c.actorLoRA = try LoRAOptions.config(rank: actorLoraRank, alpha: nil, targets: loraTargets) }
         if let criticLoraRank { c.criticLoRA = try LoRAOptions.config(rank: criticLoraRank, alpha: nil, targets: loraTargets) }
@@ -223,7 +233,7 @@ struct PPOCommand: ParsableCommand {
         [steps, promptsPerStep, samplesPerPrompt, maxNewTokens, epochs, miniBatchSize, criticWarmupSteps, actorLoraRank,
          criticLoraRank, checkpointEvery, keep].contains { $0 != nil }
             || [temperature, topP, truncationPenalty, rewardClip, klCoefficient, klTarget, gamma, lambda, policyClip, valueClip,
-                entropyCoefficient, actorLr, criticLr].contains { $0 != nil }
+                entropyCoefficient, actorLr, criticLr, valueHeadLr, valueNormalizationDecay].contains { $0 != nil }
             || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated
     }
 }

@@ -15,6 +15,8 @@ struct SRPPO: ParsableCommand {
             PPOCommand.self,
             EvalCommand.self,
             ReportCommand.self,
+            CompareCommand.self,
+            RewardSanityCommand.self,
             PipelineCommand.self,
             DataCommand.self,
             InspectCommand.self,

@@ -151,7 +151,7 @@ def test_pipeline_runs_every_stage_with_the_documented_flags(srppo_bin, pipeline
     stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
     assert stages == ["data", "sft", "ppo-eos-seed1", "ppo-eos-seed2", "ppo-tokenwise-seed1", "ppo-tokenwise-seed2",
                       "eval-pt", "eval-sft", "eval-srppo-eos-seed1", "eval-srppo-eos-seed2",
-                      "eval-srppo-tokenwise-seed1", "eval-srppo-tokenwise-seed2", "report"]
+                      "eval-srppo-tokenwise-seed1", "eval-srppo-tokenwise-seed2", "compare", "report"]
     calls = jsonl(work / "ppo-calls.jsonl")
     assert calls[0] == ["ppo", "--out", str(out / "ppo-eos-seed1"), "--pt", str(chat_tiny), "--sft", str(out / "sft" / "model"),
                         "--prompts", str(out / "data" / "sft_chat.jsonl"), "--prompts", str(out / "data" / "ppo_prompts_chat.jsonl"),
@@ -173,6 +173,14 @@ def test_pipeline_runs_every_stage_with_the_documented_flags(srppo_bin, pipeline
     sft_rows = jsonl(out / "eval" / "sft.rows.jsonl")
     assert [r["response"] for r in jsonl(out / "eval" / "srppo-eos-seed1.rows.jsonl")] == [r["response"] for r in sft_rows]
     assert (out / "report.html").exists() and json.loads((out / "pipeline.json").read_text())["seeds"] == [1, 2]
+    # SRPPO (a copy of SFT here) against SFT: every paired difference is 0, per seed and pooled.
+    comparisons = json.loads((out / "comparison.json").read_text())
+    assert {(c["placement"], c["variant"]) for c in comparisons} == {("eos", "seeds"), ("tokenwise", "seeds")}
+    assert len(comparisons) == 2 * 4   # placements × accuracies of the one set
+    for c in comparisons:
+        r = c["result"]
+        assert r["set"] == "eval_ood" and sorted(r["seeds"]) == ["1", "2"]
+        assert r["pooled"]["mean_difference"] == 0 and r["pooled"]["verdict"] == "no difference" and r["pooled"]["tasks"] == 5
 
 
 def test_pipeline_again_skips_finished_stages_and_refuses_other_settings(srppo_bin, pipeline_run):
@@ -180,7 +188,7 @@ def test_pipeline_again_skips_finished_stages_and_refuses_other_settings(srppo_b
     before = len(open(out / "stages.jsonl").readlines())
     run_srppo(srppo_bin, *args)
     stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
-    assert stages[before:] == ["report"]
+    assert stages[before:] == ["compare", "report"]
     changed = [a if a != "4" else "5" for a in args]  # --ppo-steps 5
     result = run_srppo(srppo_bin, *changed, check=False)
     assert result.returncode == 1 and "was started with other settings" in result.stderr
@@ -199,7 +207,7 @@ def test_pipeline_sft_per_seed_trains_one_sft_per_seed_and_starts_each_ppo_from_
     run_srppo(srppo_bin, *args, "--out", str(out))
     stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
     assert stages == ["data", "sft-seed4", "sft-seed7", "ppo-eos-seed4", "ppo-eos-seed7",
-                      "eval-pt", "eval-sft-seed4", "eval-sft-seed7", "eval-srppo-eos-seed4", "eval-srppo-eos-seed7", "report"]
+                      "eval-pt", "eval-sft-seed4", "eval-sft-seed7", "eval-srppo-eos-seed4", "eval-srppo-eos-seed7", "compare", "report"]
     for seed in (4, 7):
         assert json.loads((out / f"sft-seed{seed}" / "run-config.json").read_text())["sft"]["seed"] == seed
     assert [c[c.index("--sft") + 1] for c in jsonl(tmp_path / "ppo-calls.jsonl")] == [
@@ -221,6 +229,44 @@ def test_pipeline_sft_per_seed_trains_one_sft_per_seed_and_starts_each_ppo_from_
     # One daemon serves one SFT model, so the two do not go together.
     result = run_srppo(srppo_bin, *args, "--daemon", str(tmp_path / "none.sock"), "--out", str(tmp_path / "other"), check=False)
     assert result.returncode == 1 and "a daemon serves one" in result.stderr
+
+
+def test_pipeline_data_scarcity_and_reward_sanity(srppo_bin, chat_tiny, tmp_path):
+    stub = tmp_path / "srppo-stub"
+    stub.write_text(STUB.format(python=sys.executable, real=srppo_bin, log=str(tmp_path / "ppo-calls.jsonl")))
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"in_domain_tasks": 3, "sft_batch_size": 4, "eval_max_new_tokens": 8,
+                                  "scarcity_demos": [4], "reward_sanity": True}))
+    out = tmp_path / "run"
+    run_srppo(srppo_bin, "pipeline", "--model", str(chat_tiny), "--config", str(config), "--srppo", str(stub), "--demos", "8",
+              "--ppo-prompts", "4", "--eval-tasks", "3", "--ppo-steps", "2", "--seeds", "5", "--placements", "tokenwise,eos",
+              "--threads", "1", "--out", str(out))
+    stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
+    assert stages == ["data", "sft", "sft-demos4", "ppo-tokenwise-seed5", "ppo-eos-seed5", "ppo-eos-demos4", "reward-sanity",
+                      "eval-pt", "eval-sft", "eval-sft-demos4", "eval-srppo-tokenwise-seed5", "eval-srppo-eos-seed5",
+                      "eval-srppo-eos-demos4", "compare", "report"]
+    # The scarce SFT saw the first 4 demonstrations, with the first seed; its PPO run starts from it.
+    assert jsonl(out / "data" / "sft_chat_demos4.jsonl") == jsonl(out / "data" / "sft_chat.jsonl")[:4]
+    scarce = json.loads((out / "sft-demos4" / "run-config.json").read_text())
+    assert scarce["data"].endswith("sft_chat_demos4.jsonl") and scarce["sft"]["seed"] == 5
+    call = jsonl(tmp_path / "ppo-calls.jsonl")[-1]
+    assert call[call.index("--sft") + 1] == str(out / "sft-demos4" / "model") and call[call.index("--reward-placement") + 1] == "eos"
+    assert {(c["placement"], c["variant"]) for c in json.loads((out / "comparison.json").read_text())} == {
+        ("eos", "seeds"), ("tokenwise", "seeds"), ("eos", "demos4")}
+    # Reward sanity: four responses per held-out demonstration, scored; a reference's reward is what
+    # `srppo reward` gives the same pair.
+    sanity = json.loads((out / "reward_sanity.json").read_text())
+    assert [k["kind"] for k in sanity["kinds"]] == ["reference", "shuffled", "pt", "sft"] and all(k["count"] == 3 for k in sanity["kinds"])
+    assert [(s["higher"], s["lower"]) for s in sanity["separations"]] == [("reference", "shuffled"), ("reference", "pt"), ("sft", "pt"),
+                                                                         ("reference", "sft")]
+    assert all(0 <= s["auroc"] <= 1 for s in sanity["separations"])
+    held = jsonl(out / "data" / "heldout_chat.jsonl")
+    pairs = "".join(json.dumps({"messages": h["messages"][:1], "response": h["messages"][1]["content"]}) + "\n" for h in held)
+    rewards = [json.loads(l)["reward"] for l in run_srppo(srppo_bin, "reward", "--pt", str(chat_tiny), "--sft", str(out / "sft" / "model"),
+                                                           input=pairs).stdout.splitlines()]
+    references = [r["reward"] for r in sanity["rows"] if r["kind"] == "reference"]
+    assert references == pytest.approx(rewards, rel=1e-6, abs=1e-6)
 
 
 PROBE = """<script>

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import ModelFiles
+import Tensor
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Paired comparison of every SRPPO policy with the SFT model it started from, with bootstrap intervals over tasks.",
+        discussion: """
+        RUN is a pipeline folder. Reads the per-task verdicts in RUN/eval/*.rows.jsonl (`srppo eval \\
+        --details`) and pairs srppo-P-V with sft-V (or the shared sft): V is seedS (pooled over the \\
+        seeds of a placement) or demosN (the data-scarcity runs, one each). For every IFEval set and \\
+        accuracy (prompt and instruction level, strict and loose) it reports the mean difference \\
+        SRPPO − SFT over tasks with a 95% percentile bootstrap interval (10 000 resamples, seeded), \\
+        per seed and pooled (a task's difference averaged over seeds), and a verdict: "beats" (the \\
+        interval is above 0), "worse" (below 0) or "no difference".
+
+        Writes RUN/comparison.json and prints a table.
+
+        Example:
+          srppo compare runs/medium
+        """
+    )
+
+    @Argument(help: "Pipeline run folder.") var folder: String
+    @Option(help: "Write the JSON here (default: RUN/comparison.json).") var output: String?
+    @Option(help: "Seed of the bootstrap's random stream.") var seed: UInt64 = 0
+
+    func run() throws {
+        try CLI.orExit {
+            let groups = try Self.groups(evalFolder: (folder as NSString).appendingPathComponent("eval"))
+            guard !groups.isEmpty else {
+                throw CLI.Failure(description: "\(folder)/eval: no srppo-P-V.rows.jsonl with a matching sft rows file (run the pipeline first)")
+            }
+            var generator = SeededGenerator(seed: seed)
+            var comparisons: [Comparison] = []
+            for group in groups {
+                for set in group.sets {
+                    for metric in AccuracyMetric.allCases {
+                        let result = try SeedComparison.compare(set: set, metric: metric, baseline: group.baseline(set), treated: group.treated(set),
+                                                                using: &generator)
+                        comparisons.append(Comparison(placement: group.placement, variant: group.variant, result: result))
+                    }
+                }
+            }
+            let path = output ?? (folder as NSString).appendingPathComponent("comparison.json")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(encoder.encode(comparisons), to: path)
+            print(Self.table(comparisons), terminator: "")
+            print("wrote \(path)")
+        }
+    }
+
+    /// One line of comparison.json.
+    struct Comparison: Codable {
+        var placement: String
+        /// "seeds" (pooled over seeds) or "demosN".
+        var variant: String
+        var result: SeedComparison
+    }
+
+    /// The policies of one placement and variant, with their baselines' rows: seed → rows per set.
+    struct Group {
+        var placement: String
+        var variant: String
+        var baselineRows: [UInt64: [String: [RowResult]]] = [:]
+        var treatedRows: [UInt64: [String: [RowResult]]] = [:]
+
+        var sets: [String] { Array(Set(treatedRows.values.flatMap(\.keys))).sorted() }
+        func baseline(_ set: String) -> [UInt64: [RowResult]] { baselineRows.compactMapValues { $0[set] } }
+        func treated(_ set: String) -> [UInt64: [RowResult]] { treatedRows.compactMapValues { $0[set] } }
+    }
+
+    /// srppo-P-seedS pairs with sft-seedS, or with the shared sft; srppo-P-demosN with sft-demosN.
+    static func groups(evalFolder: String) throws -> [Group] {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: evalFolder)) ?? []).filter { $0.hasSuffix(".rows.jsonl") }
+        let labels = Set(files.map { String($0.dropLast(".rows.jsonl".count)) })
+        var groups: [String: Group] = [:]
+        for label in labels.sorted() where label.hasPrefix("srppo-") {
+            let parts = label.dropFirst("srppo-".count).split(separator: "-")
+            guard parts.count >= 2 else { continue }
+            let variant = String(parts.last!), placement = parts.dropLast().joined(separator: "-")
+            let seed: UInt64, group: String
+            if variant.hasPrefix("seed"), let s = UInt64(variant.dropFirst(4)) {
+                (seed, group) = (s, "seeds")
+            } else if variant.hasPrefix("demos"), Int(variant.dropFirst(5)) != nil {
+                (seed, group) = (0, variant)
+            } else { continue }
+            guard let baseline = ["sft-\(variant)", "sft"].first(where: labels.contains) else { continue }
+            let key = placement + "/" + group
+            var g = groups[key] ?? Group(placement: placement, variant: group)
+            g.treatedRows[seed] = try rowsBySet(evalFolder + "/\(label).rows.jsonl")
+            g.baselineRows[seed] = try rowsBySet(evalFolder + "/\(baseline).rows.jsonl")
+            groups[key] = g
+        }
+        return groups.keys.sorted().map { groups[$0]! }
+    }
+
+    static func rowsBySet(_ path: String) throws -> [String: [RowResult]] {
+        var sets: [String: [RowResult]] = [:]
+        for line in try JSONLines.read(path) {
+            let set = try line.decode(SetName.self).set
+            sets[set, default: []].append(try line.decode(RowResult.self))
+        }
+        return sets
+    }
+
+    private struct SetName: Decodable { var set: String }
+
+    static func table(_ comparisons: [Comparison]) -> String {
+        func points(_ c: PairedComparison) -> String {
+            String(format: "%+.1f [%+.1f, %+.1f]", 100 * c.meanDifference, 100 * c.lower, 100 * c.upper)
+        }
+        var table = TextTable(header: ["placement", "runs", "set", "metric", "per seed (points, 95% CI)", "pooled (points, 95% CI)", "verdict"])
+        for c in comparisons {
+            let seeds = c.result.seeds.keys.sorted { UInt64($0)! < UInt64($1)! }
+            let perSeed = c.variant == "seeds" ? seeds.map { "\($0): " + points(c.result.seeds[$0]!) }.joined(separator: "; ") : ""
+            table.add([c.placement, c.variant, c.result.set, c.result.metric.rawValue, perSeed, points(c.result.pooled),
+                       c.result.pooled.verdict.rawValue])
+        }
+        return table.render().joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,211 @@
+import Evaluation
+import Foundation
+import ModelFiles
+
+/// Runs the stages as child processes of the srppo executable.
+struct Pipeline {
+    let out: String
+    let config: PipelineConfig.Resolved
+    let settings: PipelineConfig
+    let executable: String
+    let dryRun: Bool
+
+    static func ownExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    func path(_ parts: String...) -> String { ([out] + parts).joined(separator: "/") }
+    func exists(_ p: String) -> Bool { FileManager.default.fileExists(atPath: p) }
+
+    /// An SFT run: its seed, demonstrations file (in data/), folder and eval label.
+    struct SFTRun { var seed: UInt64; var demonstrations: String; var folder: String; var label: String }
+
+    /// A PPO run: placement, seed, the SFT run it starts from, folder and eval label.
+    struct PPORun { var placement: String; var seed: UInt64; var sft: String; var folder: String; var label: String }
+
+    /// The SFT runs: one shared run seeded with sft_seed, or with sft_per_seed one per seed (so that
+    /// the spread over seeds covers SFT as well as PPO); then one per data-scarcity size, on the first
+    /// N demonstrations with the first seed.
+    var sftRuns: [SFTRun] {
+        var runs = config.sftPerSeed
+            ? config.seeds.map { SFTRun(seed: $0, demonstrations: "sft_chat.jsonl", folder: path(sftLabel(forSeed: $0)), label: sftLabel(forSeed: $0)) }
+            : [SFTRun(seed: config.sftSeed, demonstrations: "sft_chat.jsonl", folder: path("sft"), label: "sft")]
+        for n in config.scarcityDemos {
+            runs.append(SFTRun(seed: config.seeds[0], demonstrations: Self.scarcityFile(n), folder: path("sft-demos\(n)"), label: "sft-demos\(n)"))
+        }
+        return runs
+    }
+
+    static func scarcityFile(_ demos: Int) -> String { "sft_chat_demos\(demos).jsonl" }
+
+    /// The SFT run (folder name and eval label) that seed `seed`'s PPO runs start from.
+    func sftLabel(forSeed seed: UInt64) -> String {
+        config.sftPerSeed ? "sft-seed\(seed)" : "sft"
+    }
+
+    /// The PPO runs: every placement and seed, then per data-scarcity size one run with the EOS
+    /// placement (the method's; else the first placement) and the first seed.
+    var ppoRuns: [PPORun] {
+        guard config.ppoSteps > 0 else { return [] }
+        var runs = config.placements.flatMap { p in
+            config.seeds.map { s in PPORun(placement: p, seed: s, sft: sftLabel(forSeed: s), folder: path("ppo-\(p)-seed\(s)"), label: "srppo-\(p)-seed\(s)") }
+        }
+        let placement = config.placements.contains("eos") ? "eos" : config.placements[0]
+        for n in config.scarcityDemos {
+            runs.append(PPORun(placement: placement, seed: config.seeds[0], sft: "sft-demos\(n)", folder: path("ppo-\(placement)-demos\(n)"),
+                               label: "srppo-\(placement)-demos\(n)"))
+        }
+        return runs
+    }
+
+    func run() throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try saveSettings()
+        let threadArgs = config.threads.map { ["--threads", "\($0)"] } ?? []
+        let data = path("data")
+
+        // 1. Data.
+        if !exists(data + "/manifest.json") {
+            try stage("data", ["data", "generate", "--out", data, "--seed", "\(config.dataSeed)", "--demos", "\(config.demos)",
+                               "--ppo-prompts", "\(config.ppoPrompts)", "--eval", "\(config.evalTasks)", "--held-out", "\(config.inDomainTasks)"])
+        }
+        if !dryRun { try writeChatFiles(data) }
+
+        // 2. SFT.
+        for run in sftRuns where !exists(run.folder + "/model/config.json") {
+            var args = ["sft", "--out", run.folder]
+            if hasCheckpoints(run.folder) {
+                args.append("--resume")
+            } else {
+                args += ["--model", config.model, "--data", data + "/" + run.demonstrations, "--epochs", "\(config.sftEpochs)",
+                         "--batch-size", "\(config.sftBatchSize)", "--lr", "\(config.sftLearningRate)", "--seed", "\(run.seed)"] + config.sftArgs
+            }
+            try stage(run.label, args + threadArgs)
+        }
+
+        // 3. PPO: one run per placement and seed.
+        for run in ppoRuns where !exists(run.folder + "/model/config.json") {
+            var args = ["ppo", "--out", run.folder]
+            if hasCheckpoints(run.folder) {
+                args.append("--resume")
+            } else {
+                args += config.daemon.map { ["--daemon", $0] } ?? ["--pt", config.model]
+                args += ["--sft", path(run.sft, "model"), "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
+                         "--steps", "\(config.ppoSteps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
+            }
+            try stage((run.folder as NSString).lastPathComponent, args + threadArgs)
+        }
+
+        // 3b. Does the reward tell the held-out references from other answers?
+        if config.rewardSanity && !exists(path("reward_sanity.json")) {
+            try stage("reward-sanity", ["reward-sanity", "--pt", config.model, "--sft", sftRuns[0].folder + "/model",
+                                        "--data", data + "/heldout_chat.jsonl", "--max-new-tokens", "\(config.evalMaxNewTokens)",
+                                        "--output", path("reward_sanity.json")] + threadArgs)
+        }
+
+        // 4. Evaluation of every model on the same sets.
+        let models = [("pt", config.model)] + sftRuns.map { ($0.label, $0.folder + "/model") } + ppoRuns.map { ($0.label, $0.folder + "/model") }
+        let evalFolder = path("eval")
+        if !dryRun { try FileManager.default.createDirectory(atPath: evalFolder, withIntermediateDirectories: true) }
+        var sets = ["--set", data + "/eval_ood.jsonl"]
+        if config.evalInDomain { sets += ["--set", data + "/eval_in_domain.jsonl"] }
+        for (label, model) in models where !exists(evalFolder + "/\(label).json") {
+            try stage("eval-\(label)", ["eval", "--model", model] + sets + ["--nll", data + "/heldout_chat.jsonl",
+                      "--max-new-tokens", "\(config.evalMaxNewTokens)", "--output", evalFolder + "/\(label).json",
+                      "--details", evalFolder + "/\(label).rows.jsonl"] + config.evalArgs + threadArgs)
+        }
+
+        // 5. SRPPO against its SFT start, task by task, with bootstrap intervals.
+        if !ppoRuns.isEmpty { try stage("compare", ["compare", out]) }
+
+        // 6. Report.
+        try stage("report", ["report", out])
+    }
+
+    /// pipeline.json holds the settings; a folder started with other settings is refused (its
+    /// stages would mix two configurations).
+    private func saveSettings() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(settings)
+        data.append(0x0A)
+        let file = path("pipeline.json")
+        if let saved = FileManager.default.contents(atPath: file) {
+            if let previous = try? JSONDecoder().decode(PipelineConfig.self, from: saved), previous == settings { return }
+            throw CLI.Failure(description: "\(out) was started with other settings (\(file)): use another --out, or the same settings to continue it")
+        }
+        if !dryRun { try AtomicFile.write(data, to: file) }
+    }
+
+    private func hasCheckpoints(_ folder: String) -> Bool {
+        !((try? FileManager.default.contentsOfDirectory(atPath: folder + "/checkpoints")) ?? []).isEmpty
+    }
+
+    /// Runs `srppo ARGS`, echoing the command; logs it and its duration.
+    private func stage(_ name: String, _ args: [String]) throws {
+        let line = ([executable] + args).map(Self.quote).joined(separator: " ")
+        FileHandle.standardError.write(Data("pipeline: \(name): \(line)\n".utf8))
+        if dryRun { return }
+        try append("pipeline.log", "\(ISO8601DateFormatter().string(from: Date())) \(name): \(line)\n")
+        let started = Date()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = args
+        try process.run()
+        process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(started)
+        let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
+        let record: [String: Any] = ["stage": name, "seconds": (seconds * 10).rounded() / 10, "exit": Int(status), "command": line]
+        try append("stages.jsonl", String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self) + "\n")
+        guard status == 0 else {
+            throw CLI.Failure(description: "pipeline stage \(name) failed (exit \(status)); run the same pipeline command again to continue: \(line)")
+        }
+        FileHandle.standardError.write(Data(String(format: "pipeline: %@ done in %.1f s\n", name, seconds).utf8))
+    }
+
+    private func append(_ name: String, _ text: String) throws {
+        let file = path(name)
+        if !exists(file) { FileManager.default.createFile(atPath: file, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: file) else { throw CLI.Failure(description: "\(file): cannot write") }
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data(text.utf8))
+    }
+
+    /// The generated files hold plain {"prompt","response"} rows; SFT, PPO and evaluation all go
+    /// through the model's chat template, so the training data is written as chat too:
+    /// sft_chat.jsonl (demonstrations), ppo_prompts_chat.jsonl (prompts), heldout_chat.jsonl (the
+    /// in-domain evaluation tasks with their reference responses: demonstrations never trained on).
+    private func writeChatFiles(_ data: String) throws {
+        func convert(_ source: String, _ target: String, responseField: String?) throws {
+            guard !exists(data + "/" + target) else { return }
+            var output = Data()
+            for line in try JSONLines.read(data + "/" + source) {
+                guard let row = try JSONSerialization.jsonObject(with: line.data) as? [String: Any], let prompt = row["prompt"] as? String else {
+                    throw line.error("expected a row with a \"prompt\"")
+                }
+                var messages: [[String: String]] = [["role": "user", "content": prompt]]
+                if let responseField {
+                    guard let response = row[responseField] as? String else { throw line.error("missing \"\(responseField)\"") }
+                    messages.append(["role": "assistant", "content": response])
+                }
+                output.append(try JSONSerialization.data(withJSONObject: ["messages": messages], options: [.sortedKeys, .withoutEscapingSlashes]))
+                output.append(0x0A)
+            }
+            try AtomicFile.write(output, to: data + "/" + target)
+        }
+        try convert(GeneratedTaskData.demonstrationsFile, "sft_chat.jsonl", responseField: "response")
+        try convert(GeneratedTaskData.ppoPromptsFile, "ppo_prompts_chat.jsonl", responseField: nil)
+        try convert(GeneratedTaskData.evalInDomainFile, "heldout_chat.jsonl", responseField: "reference")
+        // Data scarcity: the first N demonstrations.
+        let demonstrations = try String(contentsOfFile: data + "/sft_chat.jsonl", encoding: .utf8).split(separator: "\n")
+        for n in config.scarcityDemos where !exists(data + "/" + Self.scarcityFile(n)) {
+            try AtomicFile.write(Data((demonstrations.prefix(n).joined(separator: "\n") + "\n").utf8), to: data + "/" + Self.scarcityFile(n))
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        if !s.isEmpty && s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=,:+".contains($0) }) { return s }
+        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
