@@ -110,17 +110,24 @@ struct CompareCommand: ParsableCommand {
 
     private struct SetName: Decodable { var set: String }
 
-    static func table(_ comparisons: [Comparison]) -> String {
+    /// The comparison as table rows (the printed table and the report's).
+    static func rows(_ comparisons: [Comparison]) -> (header: [String], rows: [[String]]) {
         func points(_ c: PairedComparison) -> String {
             String(format: "%+.1f [%+.1f, %+.1f]", 100 * c.meanDifference, 100 * c.lower, 100 * c.upper)
         }
-        var table = TextTable(header: ["placement", "runs", "set", "metric", "per seed (points, 95% CI)", "pooled (points, 95% CI)", "verdict"])
-        for c in comparisons {
+        let header = ["placement", "runs", "set", "metric", "per seed (points, 95% CI)", "pooled (points, 95% CI)", "verdict"]
+        let rows = comparisons.map { c -> [String] in
             let seeds = c.result.seeds.keys.sorted { UInt64($0)! < UInt64($1)! }
             let perSeed = c.variant == "seeds" ? seeds.map { "\($0): " + points(c.result.seeds[$0]!) }.joined(separator: "; ") : ""
-            table.add([c.placement, c.variant, c.result.set, c.result.metric.rawValue, perSeed, points(c.result.pooled),
-                       c.result.pooled.verdict.rawValue])
+            return [c.placement, c.variant, c.result.set, c.result.metric.rawValue, perSeed, points(c.result.pooled), c.result.pooled.verdict.rawValue]
         }
+        return (header, rows)
+    }
+
+    static func table(_ comparisons: [Comparison]) -> String {
+        let (header, rows) = rows(comparisons)
+        var table = TextTable(header: header)
+        rows.forEach { table.add($0) }
         return table.render().joined(separator: "\n") + "\n"
     }
 }

@@ -113,6 +113,7 @@ struct RunReport {
         var sections: [ReportPage.Section] = []
         let sft = stages.filter { $0.kind == .sft }, ppo = stages.filter { $0.kind == .ppo }
         if !evaluations.isEmpty { sections.append(evaluationSection()) }
+        sections += experimentSections()
         if !sft.isEmpty {
             var charts: [LineChart] = []
             for stage in sft {

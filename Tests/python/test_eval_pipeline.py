@@ -267,6 +267,11 @@ def test_pipeline_data_scarcity_and_reward_sanity(srppo_bin, chat_tiny, tmp_path
                                                            input=pairs).stdout.splitlines()]
     references = [r["reward"] for r in sanity["rows"] if r["kind"] == "reference"]
     assert references == pytest.approx(rewards, rel=1e-6, abs=1e-6)
+    # The report shows the comparison, the reward sanity check and the scarcity curve.
+    html = (out / "report.html").read_text()
+    for title in ("Does SRPPO beat SFT?", "Reward sanity", "Data scarcity", "Accuracy against demonstrations",
+                  "Coherent reward, sorted, per kind"):
+        assert title in html, title
 
 
 PROBE = """<script>
@@ -304,13 +309,18 @@ def test_report_renders_every_plot_in_a_headless_browser(pipeline_run, tmp_path)
     probe = json.loads(dom[start:dom.index("</pre>", start)].replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
     charts = {c["title"]: c for c in probe["charts"]}
     assert set(charts) == {"SFT loss", "Coherent reward", "KL to SFT", "KL to PT", "Response length", "EOS and truncation rates",
-                           "Value loss", "Explained variance"}
+                           "Value loss", "Explained variance", "Response length by placement", "Truncation rate by placement"}
     for chart in charts.values():
         assert chart["width"] > 400
         assert chart["lines"] and all(width > 100 for _, width, _ in chart["lines"]), chart
     assert [n for n, _, _ in charts["SFT loss"]["lines"]] == ["train", "held out"]
     assert len(charts["Coherent reward"]["lines"]) == 4 and all(points == 4 for _, _, points in charts["Coherent reward"]["lines"])
     assert len(charts["KL to SFT"]["lines"]) == 4 and len(charts["EOS and truncation rates"]["lines"]) == 8
+    # Length per placement: the mean over seeds 1 and 2 of the stub's 20 + step.
+    assert [(n, points) for n, _, points in charts["Response length by placement"]["lines"]] == [("eos", 4), ("tokenwise", 4)]
+    comparison = next(t for t in probe["tables"] if t[0][:2] == ["placement", "runs"])
+    assert [row[:4] + row[5:] for row in comparison[1:3]] == [["eos", "seeds", "eval_ood", "prompt_strict", "+0.0 [+0.0, +0.0]", "no difference"],
+                                                              ["eos", "seeds", "eval_ood", "prompt_loose", "+0.0 [+0.0, +0.0]", "no difference"]]
     evaluation, nll, seeds = probe["tables"][:3]
     assert [row[0] for row in evaluation[1:]] == ["pt", "sft", "srppo-eos-seed1", "srppo-eos-seed2",
                                                   "srppo-tokenwise-seed1", "srppo-tokenwise-seed2"]
@@ -343,5 +353,6 @@ def test_pipeline_with_the_real_ppo_stage(srppo_bin, chat_tiny, tmp_path):
         assert (out / f"ppo-{placement}-seed1" / "model" / "config.json").exists()
     assert sorted(p.stem for p in (out / "eval").glob("*.json")) == ["pt", "sft", "srppo-eos-seed1", "srppo-tokenwise-seed1"]
     html = (out / "report.html").read_text()
-    # SFT loss + 7 PPO plots; 2 SFT lines, 2 per PPO plot (4 for EOS and truncation), explained variance possibly NaN
-    assert html.count("<svg") == 8 and 16 <= html.count('class="series"') <= 18
+    # SFT loss + 7 PPO plots + 2 per-placement plots; 2 SFT lines, 2 per PPO plot (4 for EOS and truncation), explained
+    # variance possibly NaN, 2 per per-placement plot
+    assert html.count("<svg") == 10 and 20 <= html.count('class="series"') <= 22
