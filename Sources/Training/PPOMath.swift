@@ -20,6 +20,11 @@ public enum PPOMath {
         return (advantages, zip(advantages, values).map(+))
     }
 
+    /// Σ_{k≥t} γ^(k−t)·r_k for each token t: the returns with no critic (GAE with V = 0, λ = 1).
+    public static func rewardsToGo(_ rewards: [Double], gamma: Double) -> [Double] {
+        gae(rewards: rewards, values: [Double](repeating: 0, count: rewards.count), gamma: gamma, lambda: 1).returns
+    }
+
     /// Shifts and scales all tokens' advantages of a batch to mean 0 and standard deviation 1.
     public static func whiten(_ groups: [[Double]]) -> [[Double]] {
         let all = groups.flatMap { $0 }

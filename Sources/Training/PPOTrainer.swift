@@ -207,7 +207,7 @@ public final class PPOTrainer {
         // A fresh normalizer starts from this step's rewards-to-go, so the very first values are the
         // mean return rather than 0.
         if state.valueNormalizer?.isEmpty == true {
-            state.valueNormalizer?.update(rollouts.flatMap { PPOMath.gae(rewards: $0.rewards, values: $0.rewards.map { _ in 0 }, gamma: config.gamma, lambda: 1).returns })
+            state.valueNormalizer?.update(rollouts.flatMap { PPOMath.rewardsToGo($0.rewards, gamma: config.gamma) })
         }
         var row = 0
         for i in rollouts.indices {
