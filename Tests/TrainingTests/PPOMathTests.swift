@@ -1,4 +1,5 @@
 import Foundation
+import Reward
 import Training
 import XCTest
 
@@ -79,5 +80,29 @@ final class PPOMathTests: XCTestCase {
         var fixed = KLController(beta: 0.05)
         fixed.update(observedKL: 100, responses: 10)
         XCTAssertEqual(fixed.beta, 0.05)
+    }
+
+    /// With γ = 1 the EOS placement and the token-wise placement differ, for a response that ended,
+    /// only by a baseline: the log-ratio accumulated before each token, S_t = Σ_{k<t} ratio_k, which
+    /// depends on the prefix alone. A critic V_t = S_t + U_t on the EOS rewards gives exactly the
+    /// advantages (any λ) of a critic U_t on the token-wise rewards. So the EOS placement learns what
+    /// the token-wise one does only if its critic learns S_t, which needs PT's log-probs that the
+    /// critic (an SFT trunk) never sees (README: the critic paragraph of the results).
+    func testEOSPlacementWithTheAccumulatedLogRatioAsBaselineIsTheTokenwisePlacement() {
+        let sft: [Float] = [-1.2, -0.4, -2.5, -0.9, -0.3], pt: [Float] = [-2.0, -0.5, -1.0, -3.1, -0.8]
+        let ratios = zip(sft, pt).map { Double($0) - Double($1) }
+        let eos = CoherentReward(placement: .eos).compute(sft: sft, pt: pt, endedWithEOS: true).perToken
+        let tokenwise = CoherentReward(placement: .tokenwise).compute(sft: sft, pt: pt, endedWithEOS: true).perToken
+        let critic: [Double] = [0.7, -0.2, 1.1, 0.4, -0.6]   // any U_t
+        let accumulated = ratios.indices.map { t in ratios[..<t].reduce(0, +) }
+        for lambda in [1.0, 0.95, 0.5] {
+            let a = PPOMath.gae(rewards: eos, values: zip(accumulated, critic).map(+), gamma: 1, lambda: lambda).advantages
+            let b = PPOMath.gae(rewards: tokenwise, values: critic, gamma: 1, lambda: lambda).advantages
+            for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-12, "λ \(lambda)") }
+        }
+        // Without that baseline the two differ (the EOS advantages carry the past log-ratios).
+        let plain = PPOMath.gae(rewards: eos, values: critic, gamma: 1, lambda: 1).advantages
+        let reference = PPOMath.gae(rewards: tokenwise, values: critic, gamma: 1, lambda: 1).advantages
+        XCTAssertGreaterThan(zip(plain, reference).map { abs($0 - $1) }.max()!, 0.5)
     }
 }
