@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),

@@ -1,25 +1,14 @@
 import Evaluation
+import Tensor
 import XCTest
 
 final class PairedComparisonTests: XCTestCase {
-    /// SplitMix64: a seeded stream for the test (the project's own generator lives in Tensor).
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// 200 tasks, B better on 70 and worse on 30: mean 0.2, standard error √(0.5 − 0.04) / √200 =
     /// 0.048, so the normal approximation gives [0.106, 0.294]; the percentile bootstrap lands within
     /// a hundredth of it and calls it a win. The same seed gives the same interval.
     func testIntervalMatchesTheNormalApproximationAndGivesTheVerdict() {
         let differences = [Double](repeating: 1, count: 70) + [Double](repeating: -1, count: 30) + [Double](repeating: 0, count: 100)
-        var rng = SplitMix(state: 1)
+        var rng = SeededGenerator(seed: 1)
         let c = PairedComparison.bootstrap(differences, using: &rng)
         XCTAssertEqual(c.tasks, 200)
         let standardError = (0.5 - 0.04).squareRoot() / 200.0.squareRoot()
@@ -27,12 +16,12 @@ final class PairedComparisonTests: XCTestCase {
         XCTAssertEqual(c.lower, 0.2 - 1.96 * standardError, accuracy: 0.01)
         XCTAssertEqual(c.upper, 0.2 + 1.96 * standardError, accuracy: 0.01)
         XCTAssertEqual(c.verdict, .beats)
-        var again = SplitMix(state: 1)
+        var again = SeededGenerator(seed: 1)
         XCTAssertEqual(PairedComparison.bootstrap(differences, using: &again), c)
     }
 
     func testVerdicts() {
-        var rng = SplitMix(state: 2)
+        var rng = SeededGenerator(seed: 2)
         XCTAssertEqual(PairedComparison.bootstrap([0, 0, 0, 0], using: &rng).verdict, .noDifference)
         let none = PairedComparison.bootstrap([1, -1, 1, -1, 0, 0], using: &rng)
         XCTAssertEqual(none.verdict, .noDifference)
