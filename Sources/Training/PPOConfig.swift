@@ -46,9 +46,10 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     // Optimization
     public var actorLearningRate = 2e-6
     public var criticLearningRate = 2e-5
-    /// The value head's own learning rate (nil: the critic's). The head starts from zero while the
-    /// trunk starts trained, so it may need a larger step to learn within a short run.
-    public var valueHeadLearningRate: Double?
+    /// The value head's own learning rate. The head starts from zero while the trunk starts trained:
+    /// at the critic's 2e-5 it did not learn within 10 steps (explained variance ≤ 0.01), at 1e-3 it
+    /// reached 0.38 by step 9 (README, "The EOS-placed reward and its critic").
+    public var valueHeadLearningRate = 1e-3
     public var optimizer = AdamWConfig()
     public var maxGradientNorm = 1.0
     public var actorLoRA: LoRAConfig?

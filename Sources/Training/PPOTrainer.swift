@@ -366,7 +366,7 @@ public final class PPOTrainer {
         criticParameters.clipGradients(maxNorm: config.maxGradientNorm)
         headParameters.clipGradients(maxNorm: config.maxGradientNorm)
         criticOptimizer.update(criticParameters, learningRate: config.criticLearningRate)
-        headOptimizer.update(headParameters, learningRate: config.valueHeadLearningRate ?? config.criticLearningRate)
+        headOptimizer.update(headParameters, learningRate: config.valueHeadLearningRate)
     }
 
     // MARK: Checkpoints

@@ -68,7 +68,7 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Responses per optimizer step.") var miniBatchSize: Int?
     @Option(help: "Actor learning rate.") var actorLr: Double?
     @Option(help: "Critic learning rate.") var criticLr: Double?
-    @Option(help: "Value head learning rate (default: the critic's).") var valueHeadLr: Double?
+    @Option(help: "Value head learning rate (default 1e-3: the head starts from zero).") var valueHeadLr: Double?
     @Option(help: "Decay per step of the running return statistics the critic's targets are normalized by (0: off).")
     var valueNormalizationDecay: Double?
     @Option(help: "Steps in which only the critic learns.") var criticWarmupSteps: Int?
