@@ -65,14 +65,14 @@ final class ChunkedScore: @unchecked Sendable {
 
     /// Ends the request with `error` unless it already ended; the piece in the scheduler is dropped.
     func cancel(with error: ErrorResponse) {
-        let job: ScoreJob?? = lock.withLock {
-            guard !ended else { return nil }
+        let (first, piece): (Bool, ScoreJob?) = lock.withLock {
+            guard !ended else { return (false, nil) }
             ended = true
             defer { current = nil }
-            return .some(current)
+            return (true, current)
         }
-        guard let job else { return }
-        if let job { scheduler.cancel(job, with: error) }  // its completion finds the request ended
+        guard first else { return }
+        if let piece { scheduler.cancel(piece, with: error) }  // its completion finds the request ended
         completion(.failure(error))
     }
 
