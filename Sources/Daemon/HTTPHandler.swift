@@ -20,6 +20,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let allowed: Bool
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
+    /// The body limit of the request being read (larger for `/get_reward`'s whole rollout batches).
+    private var bodyLimit = 0
     /// An answer was sent before the request was read completely: ignore the rest, then close.
     private var discarding = false
     /// The last answer said "Connection: close": errors from what follows are not answered again.
@@ -55,13 +57,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = requestHead
             body.clear()
             discarding = false
-            let limit = service.configuration.limits.maxBodyBytes
-            if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+            let limits = service.configuration.limits
+            bodyLimit = endpoint(requestHead.uri) == WireProtocol.Path.getReward ? limits.maxRewardBodyBytes : limits.maxBodyBytes
+            if let length = requestHead.headers.first(name: "content-length").flatMap(Int.init), length > bodyLimit {
                 tooLarge(length)
             }
         case var .body(chunk):
             guard !discarding else { return }
-            guard body.readableBytes + chunk.readableBytes <= service.configuration.limits.maxBodyBytes else {
+            guard body.readableBytes + chunk.readableBytes <= bodyLimit else {
                 tooLarge(body.readableBytes + chunk.readableBytes)
                 return
             }
@@ -87,7 +90,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func tooLarge(_ bytes: Int) {
         discarding = true
-        respond(ErrorResponse(.bodyTooLarge, "request body of \(bytes)+ bytes exceeds the limit of \(service.configuration.limits.maxBodyBytes)"),
+        respond(ErrorResponse(.bodyTooLarge, "request body of \(bytes)+ bytes exceeds the limit of \(bodyLimit)"),
                 endpoint: endpoint(head?.uri ?? ""), close: true)
     }
 
@@ -137,7 +140,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case WireProtocol.Path.tokenize, WireProtocol.Path.detokenize:
             text(path)
         case WireProtocol.Path.getReward:
-            score(head, format: .openRLHF)
+            score(head, format: .openRLHF(promptCut: []))
         default:
             score(head, format: .score)
         }
@@ -199,28 +202,50 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Scoring
 
-    /// What a scoring answer looks like: srppod's own, or OpenRLHF's remote reward model's.
+    /// What a scoring answer looks like: srppod's own, or OpenRLHF's remote reward model's (which also
+    /// says, per query, whether its prompt had lost its beginning).
     enum AnswerFormat {
-        case score, openRLHF
+        case score, openRLHF(promptCut: [Bool])
+
+        var path: String {
+            switch self {
+            case .score: WireProtocol.Path.score
+            case .openRLHF: WireProtocol.Path.getReward
+            }
+        }
+
+        /// Whether a full queue makes the request wait rather than answer `busy`: OpenRLHF retries a
+        /// refused request only five times, 1 s apart, and then gives up on the whole batch.
+        var waitsForRoom: Bool {
+            if case .openRLHF = self { true } else { false }
+        }
     }
 
     private func score(_ head: HTTPRequestHead, format: AnswerFormat) {
-        let path = format == .score ? WireProtocol.Path.score : WireProtocol.Path.getReward
+        let path = format.path
         guard let pair = service.pair, service.state != .stopping else { return respond(notReady(), endpoint: path) }
         let started = DispatchTime.now()
         let validator = RequestValidator(limits: service.limits(for: pair), vocabSize: pair.vocabSize, eosTokenIDs: pair.eosTokenIDs,
                                          text: pair.text)
         let body = Data(body.readableBytesView)
-        offload({ format == .score ? try validator.validateScore(body) : try validator.validateRemoteReward(body) }) { handler, result in
-            switch result {
-            case let .success(request): handler.admit(request, head: head, pair: pair, format: format, started: started)
-            case let .failure(error): handler.respond(error, endpoint: path)
+        offload({
+            switch format {
+            case .score: try validator.validateScore(body)
+            case .openRLHF: try validator.validateRemoteReward(body)
+            }
+        }) { handler, result in
+            switch (result, format) {
+            case let (.success(request), .score):
+                handler.admit(request, head: head, pair: pair, format: format, started: started)
+            case let (.success(request), .openRLHF):
+                handler.admit(request, head: head, pair: pair, format: .openRLHF(promptCut: request.promptCut), started: started)
+            case let (.failure(error), _): handler.respond(error, endpoint: path)
             }
         }
     }
 
     private func admit(_ request: ValidatedScore, head: HTTPRequestHead, pair: ModelPair, format: AnswerFormat, started: DispatchTime) {
-        let path = format == .score ? WireProtocol.Path.score : WireProtocol.Path.getReward
+        let path = format.path
         let client: String
         switch clientName(request, head) {
         case let .success(name): client = name
@@ -249,7 +274,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             pending = (computation, waiter, started, format)
         case let .compute(computation):
             pending = (computation, waiter, started, format)
-            submit(request, client: client, pair: pair, computation: computation, on: eventLoop)
+            submit(request, client: client, pair: pair, computation: computation, waitsForRoom: format.waitsForRoom, on: eventLoop)
         }
     }
 
@@ -265,15 +290,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         return .success(peer.map { "pid:\($0.pid)" } ?? "tcp")
     }
 
+    /// Streams the request through the scheduler (`ChunkedScore`: one piece for a request within the
+    /// per-request limits) under its deadline; the answer goes to the ledger.
     private func submit(_ request: ValidatedScore, client: String, pair: ModelPair, computation: RequestLedger.Computation,
-                        on eventLoop: EventLoop) {
+                        waitsForRoom: Bool, on eventLoop: EventLoop) {
         let service = self.service
         let deadlineMs = request.deadlineMs ?? service.configuration.limits.defaultDeadlineMs
         let deadline = DispatchTime.now() + .milliseconds(deadlineMs)
         let timer = NIOLockedValueBox<Scheduled<Void>?>(nil)
         let encoded = request.encoded
-        let job = ScoreJob(client: client, id: request.id, pair: pair, items: request.items, truncated: request.truncated,
-                           deadline: deadline) { result in
+        let job = ChunkedScore(scheduler: service.scheduler, client: client, id: request.id, pair: pair, items: request.items,
+                               truncated: request.truncated, limits: service.limits(for: pair), deadline: deadline,
+                               waitsForRoom: waitsForRoom) { result in
             // Cancelled and dropped: the timer's task holds the job, whose completion holds the timer.
             timer.withLockedValue { $0?.cancel(); $0 = nil }
             service.ledger.finish(computation, result.map { response in
@@ -287,19 +315,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             })
         }
         service.ledger.setCancel(computation) {
-            service.scheduler.cancel(job, with: ErrorResponse(.internal, "cancelled: every requester disconnected"))
+            job.cancel(with: ErrorResponse(.internal, "cancelled: every requester disconnected"))
         }
-        do {
-            try service.scheduler.submit(job)
-        } catch let error as ErrorResponse {
-            return service.ledger.finish(computation, .failure(error))
-        } catch {
-            return service.ledger.finish(computation, .failure(ErrorResponse(.internal, "\(error)")))
+        if job.pieceCount > 1 {
+            service.log.debug("streaming a large request in pieces", ["client": client, "items": "\(request.items.count)",
+                                                                      "pieces": "\(job.pieceCount)"])
         }
+        // The timer first: a request answered at once (no items, or refused) cancels it on completion.
         let scheduled = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(deadline.uptimeNanoseconds)) {
-            service.scheduler.cancel(job, with: ErrorResponse(.deadlineExceeded, "not finished within the deadline of \(deadlineMs) ms"))
+            job.cancel(with: ErrorResponse(.deadlineExceeded, "not finished within the deadline of \(deadlineMs) ms"))
         }
         timer.withLockedValue { $0 = scheduled }
+        job.start()
     }
 
     /// The answer to the pending score request arrived (on this event loop).
@@ -308,28 +335,36 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.pending = nil
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - pending.started.uptimeNanoseconds) / 1e9
         service.metrics.scoreLatency(seconds: seconds)
-        let path = pending.format == .score ? WireProtocol.Path.score : WireProtocol.Path.getReward
+        let path = pending.format.path
         switch (result, pending.format) {
         case let (.success(response), .score): respond(json: response, endpoint: path)
-        case let (.success(response), .openRLHF): respond(json: remoteReward(response), endpoint: path)
+        case let (.success(response), .openRLHF(promptCut)):
+            respond(encoded: { try remoteReward(response, promptCut: promptCut).jsonData() }, endpoint: path)
         case let (.failure(error), _): respond(error, endpoint: path)
         }
     }
 
-    /// OpenRLHF's answer: rewards with the truncation treatment, raw scores, and per-query logs.
-    private func remoteReward(_ response: ScoreResponse) -> RemoteRewardResponse {
+    /// OpenRLHF's answer: rewards with the truncation treatment, raw scores, and per-query logs (the
+    /// same keys for every answer, an empty one too: OpenRLHF v0.9 joins the logs of several answers
+    /// key by key, taking the keys from the first).
+    private func remoteReward(_ response: ScoreResponse, promptCut: [Bool]) -> RemoteRewardResponse {
         let penalty = service.configuration.truncationPenalty
         let results = response.results
         return RemoteRewardResponse(rewards: results.map { $0.truncated ? -penalty : $0.reward }, scores: results.map(\.reward),
                                     extraLogs: ["coherent_reward": results.map(\.reward), "truncated": results.map { $0.truncated ? 1 : 0 },
-                                                "response_tokens": results.map { Double($0.n) }])
+                                                "response_tokens": results.map { Double($0.n) },
+                                                "prompt_truncated": promptCut.map { $0 ? 1 : 0 }])
     }
 
     // MARK: Writing
 
     private func respond<T: Encodable>(json value: T, status: HTTPResponseStatus = .ok, endpoint: String) {
+        respond(encoded: { try WireProtocol.encode(value) }, status: status, endpoint: endpoint)
+    }
+
+    private func respond(encoded: () throws -> Data, status: HTTPResponseStatus = .ok, endpoint: String) {
         do {
-            let data = try WireProtocol.encode(value)
+            let data = try encoded()
             var buffer = ByteBufferAllocator().buffer(capacity: data.count)
             buffer.writeBytes(data)
             write(status: status, contentType: "application/json", body: buffer, endpoint: endpoint)

@@ -12,6 +12,8 @@ struct ValidatedScore {
     var tokens: Int
     /// Per item: the ids a text item was encoded to (nil for id items), returned with its result.
     var encoded: [(prompt: [Int32], response: [Int32])?]
+    /// `/get_reward` only, per query: the prompt had lost its beginning (`TextCodec.splitQuery`).
+    var promptCut: [Bool] = []
 }
 
 /// Turns a request body into a `ValidatedScore` or the typed error naming what is wrong and where.
@@ -63,7 +65,10 @@ struct RequestValidator {
         return validated
     }
 
-    /// An OpenRLHF `/get_reward` request: each query split into prompt and response ids.
+    /// An OpenRLHF `/get_reward` request: each query split into prompt and response ids. OpenRLHF
+    /// sends a whole rollout batch at once and cannot split it, so the limits are the `maxReward…`
+    /// ones (the daemon streams the batch through the scheduler in ordinary-sized pieces), and an
+    /// empty batch is valid: OpenRLHF sends one to every reward URL past the end of its queries.
     func validateRemoteReward(_ body: Data) throws -> ValidatedScore {
         let request: RemoteRewardRequest = try Self.decode(body, maxDepth: limits.maxJSONDepth)
         guard let text else {
@@ -72,24 +77,34 @@ struct RequestValidator {
         if let prompts = request.prompts, prompts.count != request.query.count {
             throw ErrorResponse(.badRequest, "\(request.query.count) queries but \(prompts.count) prompts", field: "prompts")
         }
-        guard !request.query.isEmpty else { throw ErrorResponse(.noItems, "\"query\" is empty: nothing to score", field: "query") }
-        guard request.query.count <= limits.maxItems else {
-            throw ErrorResponse(.tooManyItems, "\(request.query.count) queries, at most \(limits.maxItems) per request: split it", field: "query")
+        guard request.query.count <= limits.maxRewardQueries else {
+            throw ErrorResponse(.tooManyItems, "\(request.query.count) queries, at most \(limits.maxRewardQueries) per /get_reward request",
+                                field: "query")
         }
         var validated = ValidatedScore(id: nil, client: nil, deadlineMs: nil, items: [], truncated: [], tokens: 0, encoded: [])
         for (index, query) in request.query.enumerated() {
-            let (prompt, response) = try text.splitQuery(query, prompt: request.prompts?[index], at: "query.\(index)")
-            try append(prompt: prompt.map(Int.init), response: response.map(Int.init), at: "query.\(index)", to: &validated)
-            validated.encoded.append((prompt, response))
+            let path = "query.\(index)"
+            let split = try text.splitQuery(query, prompt: request.prompts?[index], at: path)
+            // One query is scored within one piece of the stream: it may not exceed a piece.
+            let length = split.prompt.count + split.response.count
+            guard length <= limits.maxRequestTokens else {
+                throw ErrorResponse(.tooLong, "\(path): \(length) tokens, more than max_request_tokens (\(limits.maxRequestTokens))", field: path)
+            }
+            try append(prompt: split.prompt.map(Int.init), response: split.response.map(Int.init), at: path, tokenLimit: limits.maxRewardTokens,
+                       to: &validated)
+            validated.encoded.append((split.prompt, split.response))
+            validated.promptCut.append(split.promptCut)
         }
         return validated
     }
 
-    private func append(prompt: [Int], response: [Int], at path: String, to validated: inout ValidatedScore) throws {
+    private func append(prompt: [Int], response: [Int], at path: String, tokenLimit: Int? = nil,
+                        to validated: inout ValidatedScore) throws {
         let (scoring, isTruncated) = try validate(promptIDs: prompt, responseIDs: response, at: path)
         validated.tokens += scoring.tokens.count
-        guard validated.tokens <= limits.maxRequestTokens else {
-            throw ErrorResponse(.tooManyTokens, "the items hold more than \(limits.maxRequestTokens) tokens (limit per request): split it",
+        let tokenLimit = tokenLimit ?? limits.maxRequestTokens
+        guard validated.tokens <= tokenLimit else {
+            throw ErrorResponse(.tooManyTokens, "the items hold more than \(tokenLimit) tokens (limit per request): split it",
                                 field: path)
         }
         validated.items.append(scoring)

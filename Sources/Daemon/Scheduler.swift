@@ -59,6 +59,9 @@ final class Scheduler: @unchecked Sendable {
     private let log: DaemonLog
     private let condition = NSCondition()
     private var queue = FairQueue<PendingItem>()
+    /// Jobs that wait for room in the queue instead of being refused (`submit(_:waitingForRoom:)`),
+    /// oldest first; they enter as batches leave.
+    private var waiting: [ScoreJob] = []
     private var stopping = false
     private var stopped = false
     /// When the running batch started (nil when idle): the watchdog's view of progress.
@@ -95,17 +98,37 @@ final class Scheduler: @unchecked Sendable {
     }
 
     /// Queues a job's items, or refuses it: `busy` (with a retry estimate) when they would overflow
-    /// the queue, `shutting_down` when stopping.
-    func submit(_ job: ScoreJob) throws {
+    /// the queue or jobs already wait for room, `shutting_down` when stopping. With `waitingForRoom`
+    /// a job that does not fit waits (until it fits, is cancelled, or the daemon stops) instead of
+    /// being refused: for a piece of a request already admitted, whose client cannot split or retry
+    /// it (OpenRLHF). A job larger than the whole queue could never fit: `too_many_tokens`.
+    func submit(_ job: ScoreJob, waitingForRoom: Bool = false) throws {
+        guard job.totalTokens <= maxQueueTokens else {
+            throw ErrorResponse(.tooManyTokens, "\(job.totalTokens) tokens at once, more than the whole queue holds (\(maxQueueTokens))")
+        }
         try condition.withLock {
             if stopping { throw ErrorResponse(.shuttingDown, "the daemon is stopping") }
-            if queue.tokens + job.totalTokens > maxQueueTokens {
+            if !waiting.isEmpty || queue.tokens + job.totalTokens > maxQueueTokens {
+                if waitingForRoom { return waiting.append(job) }
                 let seconds = retryAfter(queuedTokens: queue.tokens + job.totalTokens)
                 throw ErrorResponse(.busy, "the queue holds \(queue.tokens) tokens of \(queue.clients) clients (limit \(maxQueueTokens)); retry after \(Int(seconds.rounded(.up))) s",
                                     retryAfterS: seconds)
             }
-            for index in job.items.indices { queue.append(PendingItem(job: job, index: index)) }
-            condition.signal()
+            enqueue(job)
+        }
+    }
+
+    /// Under the lock.
+    private func enqueue(_ job: ScoreJob) {
+        for index in job.items.indices { queue.append(PendingItem(job: job, index: index)) }
+        condition.signal()
+    }
+
+    /// Moves waiting jobs into the queue, oldest first, while they fit (under the lock).
+    private func admitWaiting() {
+        while let job = waiting.first, queue.tokens + job.totalTokens <= maxQueueTokens {
+            waiting.removeFirst()
+            enqueue(job)
         }
     }
 
@@ -121,7 +144,9 @@ final class Scheduler: @unchecked Sendable {
             guard !job.finished else { return false }
             job.finished = true
             let removed = queue.remove { $0.job === job }
+            waiting.removeAll { $0 === job }
             metrics.cancelled(items: removed.count)
+            admitWaiting()
             return true
         }
         if ended { job.completion(.failure(error)) }
@@ -153,6 +178,7 @@ final class Scheduler: @unchecked Sendable {
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty { return nil }
             let batch = queue.nextBatch(tokenBudget: batchTokens)
+            admitWaiting()
             let now = DispatchTime.now()
             batchStarted = now
             running = (batch.count, batch.reduce(0) { $0 + $1.tokens })
@@ -178,6 +204,7 @@ final class Scheduler: @unchecked Sendable {
                 case let .failure(error):
                     job.finished = true
                     queue.remove { $0.job === job }
+                    admitWaiting()
                     log.error("scoring failed: \(error)", ["client": job.client])
                     completed.append((job, .failure(ErrorResponse(.internal, "scoring failed: \(error)"))))
                 }
@@ -206,7 +233,9 @@ final class Scheduler: @unchecked Sendable {
     func abandonQueued(with error: ErrorResponse) {
         let jobs: [ScoreJob] = condition.withLock {
             var seen = Set<ObjectIdentifier>()
-            return queue.remove { _ in true }.map(\.job).filter { seen.insert(ObjectIdentifier($0)).inserted }
+            let queued = queue.remove { _ in true }.map(\.job) + waiting
+            waiting.removeAll()
+            return queued.filter { seen.insert(ObjectIdentifier($0)).inserted }
         }
         for job in jobs { cancel(job, with: error) }
     }

@@ -50,7 +50,23 @@ public final class ScoringDaemon: @unchecked Sendable {
     // MARK: 1. Sockets
 
     /// Adopts or binds every socket and starts answering HTTP. Nothing is scored until `loadModels()`.
+    /// If a socket cannot be had (a TCP port in use), what was opened is closed again and socket
+    /// files this call bound are removed, so a failed start leaves nothing behind.
     public func listen() throws {
+        do {
+            try openSockets()
+        } catch {
+            closeSockets()
+            throw error
+        }
+        let thread = Thread { [service] in service.scheduler.run() }
+        thread.name = "srppod-scheduler"
+        thread.start()
+        schedulerThread = thread
+        startWatchdog()
+    }
+
+    private func openSockets() throws {
         let http = try passed.take("http")
         let images = try passed.take("images")
         let tcp = try passed.take("tcp")
@@ -71,7 +87,10 @@ public final class ScoringDaemon: @unchecked Sendable {
             listeners.append(try bootstrap(peerCredentials: false).withBoundSocket(tcp).wait())
             socketDescriptions["tcp"] = "systemd:tcp"
         } else if let port = configuration.tcpPort {
-            listeners.append(try bootstrap(peerCredentials: false).bind(host: configuration.tcpHost, port: port).wait())
+            // SO_REUSEADDR: the connections the daemon closed itself stay in TIME_WAIT for a minute
+            // after it exits; without it a restart on the same port fails with "Address already in use".
+            let tcp = bootstrap(peerCredentials: false).serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            listeners.append(try tcp.bind(host: configuration.tcpHost, port: port).wait())
             socketDescriptions["tcp"] = "\(configuration.tcpHost):\(port)"
         }
         if configuration.anyAllowList && socketDescriptions["tcp"] != nil {
@@ -85,12 +104,16 @@ public final class ScoringDaemon: @unchecked Sendable {
             imageListener = try bindUnixSocket(path)
             socketDescriptions["images"] = path
         }
+    }
 
-        let thread = Thread { [service] in service.scheduler.run() }
-        thread.name = "srppod-scheduler"
-        thread.start()
-        schedulerThread = thread
-        startWatchdog()
+    /// Undoes a partial `openSockets()`.
+    private func closeSockets() {
+        for listener in listeners { try? listener.close().wait() }
+        listeners.removeAll()
+        if let imageListener { SystemCall.close(imageListener) }
+        imageListener = nil
+        for path in boundPaths { unlink(path) }
+        boundPaths.removeAll()
     }
 
     private func bindUnixSocket(_ path: String) throws -> Int32 {
@@ -264,7 +287,7 @@ public final class ScoringDaemon: @unchecked Sendable {
     // MARK: 4. Stop
 
     /// Stops accepting, lets queued work finish (up to the grace period), then ends `waitUntilStopped`.
-    /// Safe to call more than once and from any thread.
+    /// Safe to call more than once, from any thread, and after a failed start (removes its socket files).
     public func stop() {
         let first: Bool = stateLock.withLock {
             defer { stopRequested = true }
@@ -278,7 +301,8 @@ public final class ScoringDaemon: @unchecked Sendable {
         imageServer?.stop()
         if let imageListener, imageServer == nil { SystemCall.close(imageListener) }
         service.scheduler.stop()
-        if !service.scheduler.waitUntilStopped(seconds: configuration.stopGracePeriod) {
+        // No scheduler thread: `listen()` failed, nothing was ever queued.
+        if schedulerThread != nil, !service.scheduler.waitUntilStopped(seconds: configuration.stopGracePeriod) {
             service.scheduler.abandonQueued(with: ErrorResponse(.shuttingDown, "the daemon stopped before this request was scored"))
             _ = service.scheduler.waitUntilStopped(seconds: configuration.stopGracePeriod)
         }

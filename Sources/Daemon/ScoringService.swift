@@ -33,7 +33,8 @@ public struct DaemonConfiguration: Sendable {
     /// `maxSequenceTokens` is replaced by the models' context once loaded.
     public var limits = Limits(maxBodyBytes: 8 << 20, maxItems: 512, maxRequestTokens: 131_072, maxSequenceTokens: 0,
                                maxJSONDepth: 8, batchTokens: 2048, maxQueueTokens: 262_144, defaultDeadlineMs: 300_000,
-                               maxDeadlineMs: 3_600_000)
+                               maxDeadlineMs: 3_600_000, maxRewardBodyBytes: 128 << 20, maxRewardQueries: 32_768,
+                               maxRewardTokens: 8 << 20)
     /// Seconds a request may take to arrive completely, and a connection may sit idle.
     public var requestReadTimeout = 10.0
     public var idleTimeout = 120.0

@@ -100,27 +100,36 @@ public final class TextCodec: @unchecked Sendable {
     /// maybe padded on either side) into prompt and response ids.
     ///
     /// - With `prompt`: the response is the text after the first occurrence of `prompt` in the query
-    ///   (text before it, left padding, is dropped). Without: the text after the last assistant
-    ///   generation prompt of the chat template (`<|im_start|>assistant\n` for ChatML).
+    ///   (text before it, left padding, is dropped). A query without its prompt may hold the prompt's
+    ///   end only: OpenRLHF (v0.11) cuts a prompt longer than its budget from the left, token-wise,
+    ///   before generating. Then the query as given is scored, split after the chat template's
+    ///   generation prompt, and `promptCut` says so (`cutPromptEnd`).
+    /// - Without `prompt`: the text after the last assistant generation prompt of the chat template
+    ///   (`<|im_start|>assistant\n` for ChatML).
     /// - Prompt ids: the prompt text encoded, BOS first when the model wants one and the text lacks it.
     /// - Response ids: the rest encoded; trailing padding tokens dropped, and everything after the
     ///   first EOS / end-of-turn token (padding that is the EOS token). Without one it was cut off.
-    func splitQuery(_ query: String, prompt: String?, at path: String) throws -> (prompt: [Int32], response: [Int32]) {
+    func splitQuery(_ query: String, prompt: String?, at path: String) throws -> (prompt: [Int32], response: [Int32], promptCut: Bool) {
         let promptText: Substring, responseText: Substring
-        if let prompt {
-            guard !prompt.isEmpty, let range = query.range(of: prompt) else {
-                throw ErrorResponse(.badRequest, "\(path): the query does not contain its prompt (prompts[\(path.split(separator: ".").last ?? "")])",
-                                    field: path)
-            }
+        var promptCut = false
+        if let prompt, !prompt.isEmpty, let range = query.range(of: prompt) {
             promptText = query[range]
             responseText = query[range.upperBound...]
+        } else if let prompt {
+            guard !prompt.isEmpty, let end = cutPromptEnd(in: query, prompt: prompt) else {
+                throw ErrorResponse(.badRequest, "\(path): the query holds neither its prompt (prompts[\(path.split(separator: ".").last ?? "")]) nor, after a cut prompt, the chat template's assistant generation prompt",
+                                    field: path)
+            }
+            promptText = query[..<end]
+            responseText = query[end...]
+            promptCut = true
         } else {
-            guard let marker = generationPrompt(), let range = query.range(of: marker, options: .backwards) else {
+            guard let end = generationPromptEnds(in: query).last else {
                 throw ErrorResponse(.badRequest, "\(path): without \"prompts\", the query must contain the chat template's assistant generation prompt",
                                     field: path)
             }
-            promptText = query[..<range.upperBound]
-            responseText = query[range.upperBound...]
+            promptText = query[..<end]
+            responseText = query[end...]
         }
         var promptIDs = tokenizer.encode(String(promptText))
         if tokenizer.addsBOS, let bos = tokenizer.bosTokenId.map(Int32.init), promptIDs.first != bos { promptIDs.insert(bos, at: 0) }
@@ -129,7 +138,28 @@ public final class TextCodec: @unchecked Sendable {
             while responseIDs.last == pad { responseIDs.removeLast() }
         }
         if let stop = responseIDs.firstIndex(where: stopIDs.contains) { responseIDs.removeSubrange((stop + 1)...) }
-        return (promptIDs, responseIDs)
+        return (promptIDs, responseIDs, promptCut)
+    }
+
+    /// Where the prompt ends in a query that starts inside its prompt (the prompt was cut from the
+    /// left): after the first generation prompt up to which the query is the end of `prompt` (what a
+    /// cut keeps), else after the last one (a cut inside a multi-byte character leaves U+FFFD at the
+    /// start, so the comparison can fail). nil when the query has no generation prompt.
+    private func cutPromptEnd(in query: String, prompt: String) -> String.Index? {
+        let ends = generationPromptEnds(in: query)
+        return ends.first { prompt.hasSuffix(query[..<$0]) } ?? ends.last
+    }
+
+    /// The positions just after each assistant generation prompt of the chat template in `text`.
+    private func generationPromptEnds(in text: String) -> [String.Index] {
+        guard let marker = generationPrompt() else { return [] }
+        var ends: [String.Index] = []
+        var from = text.startIndex
+        while let range = text.range(of: marker, range: from..<text.endIndex) {
+            ends.append(range.upperBound)
+            from = range.upperBound
+        }
+        return ends
     }
 
     /// The text the chat template adds for the assistant's turn (rendering with the generation prompt

@@ -276,4 +276,23 @@ public struct RemoteRewardResponse: Codable, Equatable, Sendable {
         self.scores = scores
         self.extraLogs = extraLogs
     }
+
+    /// The body as OpenRLHF needs it: every number written as a float (`0.0`, `-1.0`, never `0`,
+    /// `-1`), keys sorted. Python's json module reads `-1` as an int; OpenRLHF turns the lists into
+    /// torch tensors, whose dtype follows the Python values (all ints: int64), and its group baselines
+    /// (`rewards.mean()`, `.std()`) refuse integer tensors. JSONEncoder writes whole doubles without
+    /// a fraction, hence this writer. A non-finite value has no JSON form: `EncodingError`.
+    public func jsonData() throws -> Data {
+        func number(_ value: Double) throws -> String {
+            guard value.isFinite else {
+                throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "\(value) has no JSON form"))
+            }
+            return "\(value)"  // Swift's shortest round-trip form always has a "." or an exponent: 0.0, -1.0, 1e-05
+        }
+        func list(_ values: [Double]) throws -> String { "[" + (try values.map(number)).joined(separator: ",") + "]" }
+        func key(_ name: String) throws -> String { String(decoding: try JSONEncoder().encode(name), as: UTF8.self) }
+        let logs = try extraLogs.keys.sorted().map { "\(try key($0)):\(try list(extraLogs[$0]!))" }
+        let body = "{\"extra_logs\":{\(logs.joined(separator: ","))},\"rewards\":\(try list(rewards)),\"scores\":\(try list(scores))}"
+        return Data(body.utf8)
+    }
 }

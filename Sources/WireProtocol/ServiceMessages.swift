@@ -104,15 +104,23 @@ public struct Limits: Codable, Equatable, Sendable {
     /// Deadline given to a request without `deadline_ms`, and the most a request may ask for (ms).
     public var defaultDeadlineMs: Int
     public var maxDeadlineMs: Int
+    /// `/get_reward` only: OpenRLHF sends a whole rollout batch in one request, and cannot split it.
+    /// Its body, queries and tokens may reach these (far larger) limits; the daemon streams such a
+    /// batch through the scheduler in pieces of `maxItems` items and `maxRequestTokens` tokens.
+    public var maxRewardBodyBytes: Int
+    public var maxRewardQueries: Int
+    public var maxRewardTokens: Int
 
     enum CodingKeys: String, CodingKey {
         case maxBodyBytes = "max_body_bytes", maxItems = "max_items", maxRequestTokens = "max_request_tokens"
         case maxSequenceTokens = "max_sequence_tokens", maxJSONDepth = "max_json_depth", batchTokens = "batch_tokens"
         case maxQueueTokens = "max_queue_tokens", defaultDeadlineMs = "default_deadline_ms", maxDeadlineMs = "max_deadline_ms"
+        case maxRewardBodyBytes = "max_reward_body_bytes", maxRewardQueries = "max_reward_queries", maxRewardTokens = "max_reward_tokens"
     }
 
     public init(maxBodyBytes: Int, maxItems: Int, maxRequestTokens: Int, maxSequenceTokens: Int, maxJSONDepth: Int,
-                batchTokens: Int, maxQueueTokens: Int, defaultDeadlineMs: Int, maxDeadlineMs: Int) {
+                batchTokens: Int, maxQueueTokens: Int, defaultDeadlineMs: Int, maxDeadlineMs: Int,
+                maxRewardBodyBytes: Int, maxRewardQueries: Int, maxRewardTokens: Int) {
         self.maxBodyBytes = maxBodyBytes
         self.maxItems = maxItems
         self.maxRequestTokens = maxRequestTokens
@@ -122,6 +130,9 @@ public struct Limits: Codable, Equatable, Sendable {
         self.maxQueueTokens = maxQueueTokens
         self.defaultDeadlineMs = defaultDeadlineMs
         self.maxDeadlineMs = maxDeadlineMs
+        self.maxRewardBodyBytes = maxRewardBodyBytes
+        self.maxRewardQueries = maxRewardQueries
+        self.maxRewardTokens = maxRewardTokens
     }
 }
 

@@ -79,8 +79,14 @@ struct SRPPOD: ParsableCommand {
     var maxBodyBytes: Int = 8 << 20
     @Option(help: "Most items per score request.")
     var maxItems: Int = 512
-    @Option(help: "Most tokens per score request.")
+    @Option(help: "Most tokens per score request (and per piece of a /get_reward batch).")
     var maxRequestTokens: Int = 131_072
+    @Option(help: "/get_reward (OpenRLHF sends whole rollout batches): largest body in bytes.")
+    var maxRewardBodyBytes: Int = 128 << 20
+    @Option(help: "/get_reward: most queries per request.")
+    var maxRewardQueries: Int = 32_768
+    @Option(help: "/get_reward: most tokens per request (scored in pieces of --max-items and --max-request-tokens).")
+    var maxRewardTokens: Int = 8 << 20
     @Option(help: "Deadline of a request that gives none (ms).")
     var defaultDeadlineMs: Int = 300_000
     @Option(help: "Longest deadline a request may ask for (ms).")
@@ -103,6 +109,8 @@ struct SRPPOD: ParsableCommand {
         guard DaemonLog.Destination(rawValue: log) != nil else { throw ValidationError("--log must be auto, journal or stderr") }
         for (name, value) in [("--batch-tokens", batchTokens), ("--max-queue-tokens", maxQueueTokens), ("--max-body-bytes", maxBodyBytes),
                               ("--max-items", maxItems), ("--max-request-tokens", maxRequestTokens),
+                              ("--max-reward-body-bytes", maxRewardBodyBytes), ("--max-reward-queries", maxRewardQueries),
+                              ("--max-reward-tokens", maxRewardTokens),
                               ("--default-deadline-ms", defaultDeadlineMs), ("--max-deadline-ms", maxDeadlineMs),
                               ("--max-connections", maxConnections)] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
@@ -139,6 +147,9 @@ struct SRPPOD: ParsableCommand {
         configuration.limits.maxBodyBytes = maxBodyBytes
         configuration.limits.maxItems = maxItems
         configuration.limits.maxRequestTokens = maxRequestTokens
+        configuration.limits.maxRewardBodyBytes = maxRewardBodyBytes
+        configuration.limits.maxRewardQueries = maxRewardQueries
+        configuration.limits.maxRewardTokens = maxRewardTokens
         configuration.limits.defaultDeadlineMs = defaultDeadlineMs
         configuration.limits.maxDeadlineMs = maxDeadlineMs
         configuration.requestReadTimeout = requestReadTimeout
@@ -160,6 +171,7 @@ struct SRPPOD: ParsableCommand {
         } catch {
             logger.error("cannot start: \(error)")
             FileHandle.standardError.write(Data("srppod: \(error)\n".utf8))
+            daemon.stop()  // closes what was opened and removes the socket files it bound
             ServiceManager.notify("STATUS=Failed: \(error)")
             throw ExitCode(1)
         }

@@ -9,7 +9,8 @@ import XCTest
 final class RequestTests: XCTestCase {
     let validator = RequestValidator(
         limits: Limits(maxBodyBytes: 1 << 20, maxItems: 4, maxRequestTokens: 40, maxSequenceTokens: 16, maxJSONDepth: 5,
-                       batchTokens: 64, maxQueueTokens: 1000, defaultDeadlineMs: 1000, maxDeadlineMs: 5000),
+                       batchTokens: 64, maxQueueTokens: 1000, defaultDeadlineMs: 1000, maxDeadlineMs: 5000,
+                       maxRewardBodyBytes: 1 << 20, maxRewardQueries: 100, maxRewardTokens: 400),
         vocabSize: 50, eosTokenIDs: [2])
 
     private func code(_ body: String) -> (ErrorCode?, String?) {

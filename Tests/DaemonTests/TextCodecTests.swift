@@ -59,6 +59,33 @@ final class TextCodecTests: XCTestCase {
         // Cut off: no EOS at the end.
         XCTAssertNotEqual(try codec.splitQuery(prompt + "Hello", prompt: prompt, at: "query.0").response.last, 2)
         XCTAssertEqual(code { try codec.splitQuery("something else", prompt: prompt, at: "query.1") }, .badRequest)
+        XCTAssertFalse(split.promptCut)
+    }
+
+    /// OpenRLHF v0.11 cuts a long prompt from the left: the query holds the prompt's end only. It is
+    /// split after the generation prompt that ends the kept part, even when the response repeats it.
+    func testLeftTruncatedPromptIsSplitAtItsGenerationPrompt() throws {
+        let codec = try codec()
+        let template = try codec.encoder.chatTemplate()
+        let prompt = template.render([Tokenizer.ChatMessage(role: "user", content: "A long question about many things")], addGenerationPrompt: true)
+        let kept = String(prompt.dropFirst(20))
+        let response = "Sure.<|im_end|>"
+        let split = try codec.splitQuery(kept + response, prompt: prompt, at: "query.0")
+        XCTAssertTrue(split.promptCut)
+        XCTAssertEqual(split.prompt, codec.tokenizer.encode(kept))
+        XCTAssertEqual(split.response, codec.tokenizer.encode(response))
+        // A response that contains the generation prompt text: the cut prompt's end is still found.
+        let echo = "<|im_start|>assistant\nSure.<|im_end|>"
+        XCTAssertEqual(try codec.splitQuery(kept + echo, prompt: prompt, at: "query.0").prompt, codec.tokenizer.encode(kept))
+    }
+
+    /// OpenRLHF decodes the answer with Python's json module: whole numbers must still read as floats.
+    func testRemoteRewardBodyWritesEveryNumberAsAFloat() throws {
+        let body = RemoteRewardResponse(rewards: [0, -1, 0.25, 1e-7], scores: [0, 2], extraLogs: ["truncated": [0, 1], "a": []])
+        XCTAssertEqual(String(decoding: try body.jsonData(), as: UTF8.self),
+                       #"{"extra_logs":{"a":[],"truncated":[0.0,1.0]},"rewards":[0.0,-1.0,0.25,1e-07],"scores":[0.0,2.0]}"#)
+        XCTAssertEqual(try JSONDecoder().decode(RemoteRewardResponse.self, from: try body.jsonData()), body)
+        XCTAssertThrowsError(try RemoteRewardResponse(rewards: [.nan], scores: [0], extraLogs: [:]).jsonData())
     }
 
     private func code<T>(_ body: () throws -> T) -> ErrorCode? {
