@@ -77,19 +77,18 @@ extension RunReport {
         ])
     }
 
-    /// Out-of-domain prompt-level strict accuracy against the number of demonstrations: SFT-demosN
-    /// and SRPPO-P-demosN, plus the main runs of the first seed at the full count.
+    /// Out-of-domain prompt-level strict accuracy against the number of demonstrations: sft-demosN
+    /// and srppo-P-demosN (the scarcity runs, all with the same number of PPO steps).
     private func scarcitySection() -> ReportPage.Section? {
         guard let text = pipelineConfig, let config = try? JSONDecoder().decode(PipelineConfig.self, from: Data(text.utf8)),
-              let sizes = config.scarcityDemos, !sizes.isEmpty, let demos = config.demos, let seed = config.seeds?.first else { return nil }
+              let sizes = config.scarcityDemos, !sizes.isEmpty, let seed = config.seeds?.first else { return nil }
         let placement = (config.placements ?? []).contains("eos") ? "eos" : config.placements?.first ?? "eos"
-        let full = config.sftPerSeed == true ? "sft-seed\(seed)" : "sft"
         func accuracy(_ label: String) -> Double? {
             evaluations.first { $0.label == label }?.results.sets.first?.ifeval.map { 100 * $0.promptLevel.strictAccuracy }
         }
-        let counts = sizes.sorted() + [demos]
-        let sft = counts.map { n in (Double(n), accuracy(n == demos ? full : "sft-demos\(n)")) }
-        let srppo = counts.map { n in (Double(n), accuracy(n == demos ? "srppo-\(placement)-seed\(seed)" : "srppo-\(placement)-demos\(n)")) }
+        let counts = sizes.sorted()
+        let sft = counts.map { n in (Double(n), accuracy("sft-demos\(n)")) }
+        let srppo = counts.map { n in (Double(n), accuracy("srppo-\(placement)-demos\(n)")) }
         let rows = zip(sft, srppo).map { s, p in
             ["\(Int(s.0))", s.1.map { String(format: "%.1f%%", $0) } ?? "—", p.1.map { String(format: "%.1f%%", $0) } ?? "—"]
         }
@@ -97,8 +96,9 @@ extension RunReport {
             .init(name: name, points: points.compactMap { x, y in y.map { (x, $0) } })
         }
         return .init(title: "Data scarcity: SFT and SRPPO with fewer demonstrations", blocks: [
-            .paragraph("Seed \(seed); SFT on the first N demonstrations, SRPPO (\(placement) placement) from it, with the same PPO "
-                       + "prompts. First evaluation set, prompt-level strict accuracy."),
+            .paragraph("Seed \(seed); SFT on the first N demonstrations, SRPPO (\(placement) placement, "
+                       + "\(config.scarcityPPOSteps ?? config.ppoSteps ?? 0) PPO steps) from it, with the same PPO prompts. "
+                       + "First evaluation set, prompt-level strict accuracy."),
             .table(header: ["demonstrations", "SFT", "SRPPO"], rows: rows),
             .charts([LineChart(title: "Accuracy against demonstrations", xLabel: "demonstrations", yLabel: "prompt strict (%)",
                                series: [series("SFT", sft), series("SRPPO", srppo)])]),

@@ -81,6 +81,8 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Stop after this many steps (resume later).") var maxSteps: Int?
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
+    @Flag(help: "In-process scoring: run the prompt its samples share once (equal to scoring each alone up to ~1e-5; faster).")
+    var sharePrefixes = false
 
     struct RunConfig: Codable {
         var command = "ppo"
@@ -94,6 +96,7 @@ struct PPOCommand: ParsableCommand {
     func validate() throws {
         if daemon != nil, pt != nil { throw ValidationError("give either --daemon or --pt, not both (the daemon serves PT)") }
         if daemon == nil, client != nil { throw ValidationError("--client needs --daemon") }
+        if daemon != nil, sharePrefixes { throw ValidationError("--share-prefixes applies to in-process scoring, not --daemon") }
         if let client, let problem = WireProtocol.nameProblem(client) { throw ValidationError("--client \(problem)") }
         guard generateBatch >= 1 else { throw ValidationError("--generate-batch must be at least 1") }
     }
@@ -146,7 +149,9 @@ struct PPOCommand: ParsableCommand {
             throw CLI.Failure(description: "\(out) was started against a daemon: resume it with --daemon SOCKET")
         }
         let ptModel = try ModelLoader.load(path: pt).model
-        return try EmbeddedScorer(pt: ptModel, sft: sft)
+        let scorer = try EmbeddedScorer(pt: ptModel, sft: sft)
+        scorer.sharePrefixes = sharePrefixes
+        return scorer
     }
 
     /// ppo-<run folder name>-<pid>, cut to the characters and length the daemon accepts.

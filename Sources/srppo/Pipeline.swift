@@ -20,18 +20,19 @@ struct Pipeline {
     /// An SFT run: its seed, demonstrations file (in data/), folder and eval label.
     struct SFTRun { var seed: UInt64; var demonstrations: String; var folder: String; var label: String }
 
-    /// A PPO run: placement, seed, the SFT run it starts from, folder and eval label.
-    struct PPORun { var placement: String; var seed: UInt64; var sft: String; var folder: String; var label: String }
+    /// A PPO run: placement, seed, steps, the SFT folder it starts from, its folder and eval label.
+    struct PPORun { var placement: String; var seed: UInt64; var steps: Int; var sft: String; var folder: String; var label: String }
 
     /// The SFT runs: one shared run seeded with sft_seed, or with sft_per_seed one per seed (so that
     /// the spread over seeds covers SFT as well as PPO); then one per data-scarcity size, on the first
-    /// N demonstrations with the first seed.
+    /// N demonstrations with the first seed (N = demos: the first seed's SFT run, under its own label).
     var sftRuns: [SFTRun] {
         var runs = config.sftPerSeed
             ? config.seeds.map { SFTRun(seed: $0, demonstrations: "sft_chat.jsonl", folder: path(sftLabel(forSeed: $0)), label: sftLabel(forSeed: $0)) }
             : [SFTRun(seed: config.sftSeed, demonstrations: "sft_chat.jsonl", folder: path("sft"), label: "sft")]
         for n in config.scarcityDemos {
-            runs.append(SFTRun(seed: config.seeds[0], demonstrations: Self.scarcityFile(n), folder: path("sft-demos\(n)"), label: "sft-demos\(n)"))
+            let folder = n == config.demos ? path(sftLabel(forSeed: config.seeds[0])) : path("sft-demos\(n)")
+            runs.append(SFTRun(seed: config.seeds[0], demonstrations: Self.scarcityFile(n), folder: folder, label: "sft-demos\(n)"))
         }
         return runs
     }
@@ -48,12 +49,16 @@ struct Pipeline {
     var ppoRuns: [PPORun] {
         guard config.ppoSteps > 0 else { return [] }
         var runs = config.placements.flatMap { p in
-            config.seeds.map { s in PPORun(placement: p, seed: s, sft: sftLabel(forSeed: s), folder: path("ppo-\(p)-seed\(s)"), label: "srppo-\(p)-seed\(s)") }
+            config.seeds.map { s in
+                PPORun(placement: p, seed: s, steps: config.ppoSteps, sft: path(sftLabel(forSeed: s)), folder: path("ppo-\(p)-seed\(s)"),
+                       label: "srppo-\(p)-seed\(s)")
+            }
         }
         let placement = config.placements.contains("eos") ? "eos" : config.placements[0]
-        for n in config.scarcityDemos {
-            runs.append(PPORun(placement: placement, seed: config.seeds[0], sft: "sft-demos\(n)", folder: path("ppo-\(placement)-demos\(n)"),
-                               label: "srppo-\(placement)-demos\(n)"))
+        for sft in sftRuns where sft.label.hasPrefix("sft-demos") {
+            let variant = String(sft.label.dropFirst("sft-".count))
+            runs.append(PPORun(placement: placement, seed: sft.seed, steps: config.scarcityPPOSteps, sft: sft.folder,
+                               folder: path("ppo-\(placement)-\(variant)"), label: "srppo-\(placement)-\(variant)"))
         }
         return runs
     }
@@ -72,7 +77,8 @@ struct Pipeline {
         if !dryRun { try writeChatFiles(data) }
 
         // 2. SFT.
-        for run in sftRuns where !exists(run.folder + "/model/config.json") {
+        let runs = sftRuns
+        for (i, run) in runs.enumerated() where !runs[..<i].contains(where: { $0.folder == run.folder }) && !exists(run.folder + "/model/config.json") {
             var args = ["sft", "--out", run.folder]
             if hasCheckpoints(run.folder) {
                 args.append("--resume")
@@ -90,8 +96,8 @@ struct Pipeline {
                 args.append("--resume")
             } else {
                 args += config.daemon.map { ["--daemon", $0] } ?? ["--pt", config.model]
-                args += ["--sft", path(run.sft, "model"), "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
-                         "--steps", "\(config.ppoSteps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
+                args += ["--sft", run.sft + "/model", "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
+                         "--steps", "\(run.steps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
             }
             try stage((run.folder as NSString).lastPathComponent, args + threadArgs)
         }
@@ -110,7 +116,9 @@ struct Pipeline {
         var sets = ["--set", data + "/eval_ood.jsonl"]
         if config.evalInDomain { sets += ["--set", data + "/eval_in_domain.jsonl"] }
         for (label, model) in models where !exists(evalFolder + "/\(label).json") {
-            try stage("eval-\(label)", ["eval", "--model", model] + sets + ["--nll", data + "/heldout_chat.jsonl",
+            // The data-scarcity models answer the out-of-domain set only (their comparison).
+            let modelSets = label.contains("-demos") ? Array(sets.prefix(2)) : sets
+            try stage("eval-\(label)", ["eval", "--model", model] + modelSets + ["--nll", data + "/heldout_chat.jsonl",
                       "--max-new-tokens", "\(config.evalMaxNewTokens)", "--output", evalFolder + "/\(label).json",
                       "--details", evalFolder + "/\(label).rows.jsonl"] + config.evalArgs + threadArgs)
         }
@@ -199,7 +207,7 @@ struct Pipeline {
         try convert(GeneratedTaskData.evalInDomainFile, "heldout_chat.jsonl", responseField: "reference")
         // Data scarcity: the first N demonstrations.
         let demonstrations = try String(contentsOfFile: data + "/sft_chat.jsonl", encoding: .utf8).split(separator: "\n")
-        for n in config.scarcityDemos where !exists(data + "/" + Self.scarcityFile(n)) {
+        for n in config.scarcityDemos where n < config.demos && !exists(data + "/" + Self.scarcityFile(n)) {
             try AtomicFile.write(Data((demonstrations.prefix(n).joined(separator: "\n") + "\n").utf8), to: data + "/" + Self.scarcityFile(n))
         }
     }

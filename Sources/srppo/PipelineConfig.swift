@@ -26,8 +26,10 @@ struct PipelineConfig: Codable, Equatable {
     var evalArgs: [String]?
     var threads: Int?
     /// Data scarcity: for each N, SFT on the first N demonstrations and SRPPO (EOS placement, the
-    /// first seed) from it, both evaluated like the main runs.
+    /// first seed) from it; N = demos reuses the first seed's SFT. Evaluated on the first set only.
     var scarcityDemos: [Int]?
+    /// PPO steps of the data-scarcity runs (default: ppo_steps).
+    var scarcityPPOSteps: Int?
     /// Score references, shuffled references, PT and SFT samples of the held-out demonstrations
     /// with the coherent reward (`srppo reward-sanity`).
     var rewardSanity: Bool?
@@ -39,7 +41,7 @@ struct PipelineConfig: Codable, Equatable {
         case sftPerSeed = "sft_per_seed"
         case sftArgs = "sft_args", ppoSteps = "ppo_steps", ppoArgs = "ppo_args", evalMaxNewTokens = "eval_max_new_tokens"
         case evalInDomain = "eval_in_domain", evalArgs = "eval_args"
-        case scarcityDemos = "scarcity_demos", rewardSanity = "reward_sanity"
+        case scarcityDemos = "scarcity_demos", scarcityPPOSteps = "scarcity_ppo_steps", rewardSanity = "reward_sanity"
     }
 
     /// Sized for about 20 minutes on an idle 2-core machine (an estimate: SFT and evaluation were
@@ -67,11 +69,12 @@ struct PipelineConfig: Codable, Equatable {
         return c
     }()
 
-    /// The experiment that answers "does SRPPO beat SFT?" within about 150 minutes on 2 cores: three
-    /// seeds, each with its own SFT (2 epochs on 160 demonstrations), 50 PPO steps of 16 responses
-    /// per placement and seed (one PPO epoch per step: OpenRLHF's default, and what fits), 200
-    /// out-of-domain and 100 in-domain tasks, the reward sanity check, and data scarcity at 40 and
-    /// 80 demonstrations (160: the main runs of seed 1).
+    /// The experiment that answers "does SRPPO beat SFT?", budgeted at about 150 minutes on 2 cores
+    /// (README: the estimate and what it rests on): three seeds, each with its own SFT (2 epochs on 160
+    /// demonstrations), 50 PPO steps of 16 responses per placement and seed (one PPO epoch per step:
+    /// OpenRLHF's default, and what fits; scoring with shared prompts), 200 out-of-domain and 100
+    /// in-domain tasks, the reward sanity check, and data scarcity at 40, 80 and 160 demonstrations
+    /// (seed 1, 20 PPO steps each).
     static let medium: PipelineConfig = {
         var c = small
         c.ppoPrompts = 256
@@ -80,11 +83,13 @@ struct PipelineConfig: Codable, Equatable {
         c.sftEpochs = 2
         c.sftArgs = ["--eval-every", "10"]
         c.ppoSteps = 50
-        c.ppoArgs = ["--epochs", "1"]
+        c.ppoArgs = ["--epochs", "1", "--share-prefixes"]
         c.seeds = [1, 2, 3]
         c.sftPerSeed = true
         c.evalInDomain = true
-        c.scarcityDemos = [40, 80]
+        c.evalArgs = ["--batch-size", "16"]
+        c.scarcityDemos = [40, 80, 160]
+        c.scarcityPPOSteps = 20
         c.rewardSanity = true
         return c
     }()
@@ -148,6 +153,7 @@ struct PipelineConfig: Codable, Equatable {
         c.evalArgs = other.evalArgs ?? evalArgs
         c.threads = other.threads ?? threads
         c.scarcityDemos = other.scarcityDemos ?? scarcityDemos
+        c.scarcityPPOSteps = other.scarcityPPOSteps ?? scarcityPPOSteps
         c.rewardSanity = other.rewardSanity ?? rewardSanity
         return c
     }
@@ -171,6 +177,7 @@ struct PipelineConfig: Codable, Equatable {
         var evalArgs: [String]
         var threads: Int?
         var scarcityDemos: [Int]
+        var scarcityPPOSteps: Int
         var rewardSanity: Bool
     }
 
@@ -189,7 +196,7 @@ struct PipelineConfig: Codable, Equatable {
             seeds: try need(seeds, "seeds"), placements: try need(placements, "placements"), ppoArgs: ppoArgs ?? [],
             daemon: daemon, evalMaxNewTokens: try need(evalMaxNewTokens, "eval_max_new_tokens"),
             evalInDomain: evalInDomain ?? false, evalArgs: evalArgs ?? [], threads: threads,
-            scarcityDemos: scarcityDemos ?? [], rewardSanity: rewardSanity ?? false)
+            scarcityDemos: scarcityDemos ?? [], scarcityPPOSteps: scarcityPPOSteps ?? ppoSteps ?? 0, rewardSanity: rewardSanity ?? false)
         for (key, value) in [("demos", r.demos), ("eval_tasks", r.evalTasks), ("in_domain_tasks", r.inDomainTasks), ("sft_epochs", r.sftEpochs),
                              ("sft_batch_size", r.sftBatchSize), ("eval_max_new_tokens", r.evalMaxNewTokens)] where value < 1 {
             throw CLI.Failure(description: "pipeline setting \"\(key)\" must be at least 1")
@@ -208,9 +215,11 @@ struct PipelineConfig: Codable, Equatable {
         if Set(r.seeds).count != r.seeds.count || Set(r.placements).count != r.placements.count {
             throw CLI.Failure(description: "seeds and placements must not repeat")
         }
-        for n in r.scarcityDemos where n < 1 || n >= r.demos {
-            throw CLI.Failure(description: "scarcity_demos: \(n) must be between 1 and demos - 1 (\(r.demos - 1)); the full set is the main runs")
+        for n in r.scarcityDemos where n < 1 || n > r.demos {
+            throw CLI.Failure(description: "scarcity_demos: \(n) must be between 1 and demos (\(r.demos))")
         }
+        if Set(r.scarcityDemos).count != r.scarcityDemos.count { throw CLI.Failure(description: "scarcity_demos must not repeat") }
+        if !r.scarcityDemos.isEmpty && r.scarcityPPOSteps < 1 { throw CLI.Failure(description: "scarcity_ppo_steps must be at least 1") }
         if !r.scarcityDemos.isEmpty && (r.ppoSteps == 0 || r.seeds.isEmpty || r.daemon != nil) {
             throw CLI.Failure(description: "scarcity_demos needs PPO runs (ppo_steps > 0, a seed) scored in-process (no daemon: it serves one SFT)")
         }

@@ -237,23 +237,27 @@ def test_pipeline_data_scarcity_and_reward_sanity(srppo_bin, chat_tiny, tmp_path
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"in_domain_tasks": 3, "sft_batch_size": 4, "eval_max_new_tokens": 8,
-                                  "scarcity_demos": [4], "reward_sanity": True}))
+                                  "scarcity_demos": [4, 8], "scarcity_ppo_steps": 1, "reward_sanity": True}))
     out = tmp_path / "run"
     run_srppo(srppo_bin, "pipeline", "--model", str(chat_tiny), "--config", str(config), "--srppo", str(stub), "--demos", "8",
               "--ppo-prompts", "4", "--eval-tasks", "3", "--ppo-steps", "2", "--seeds", "5", "--placements", "tokenwise,eos",
               "--threads", "1", "--out", str(out))
     stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
-    assert stages == ["data", "sft", "sft-demos4", "ppo-tokenwise-seed5", "ppo-eos-seed5", "ppo-eos-demos4", "reward-sanity",
-                      "eval-pt", "eval-sft", "eval-sft-demos4", "eval-srppo-tokenwise-seed5", "eval-srppo-eos-seed5",
-                      "eval-srppo-eos-demos4", "compare", "report"]
-    # The scarce SFT saw the first 4 demonstrations, with the first seed; its PPO run starts from it.
+    # demos8 is all 8 demonstrations: no second SFT, the shared one under its own label.
+    assert stages == ["data", "sft", "sft-demos4", "ppo-tokenwise-seed5", "ppo-eos-seed5", "ppo-eos-demos4", "ppo-eos-demos8",
+                      "reward-sanity", "eval-pt", "eval-sft", "eval-sft-demos4", "eval-sft-demos8", "eval-srppo-tokenwise-seed5",
+                      "eval-srppo-eos-seed5", "eval-srppo-eos-demos4", "eval-srppo-eos-demos8", "compare", "report"]
+    # The scarce SFT saw the first 4 demonstrations, with the first seed; its PPO run starts from it,
+    # with the scarcity runs' own step count.
     assert jsonl(out / "data" / "sft_chat_demos4.jsonl") == jsonl(out / "data" / "sft_chat.jsonl")[:4]
     scarce = json.loads((out / "sft-demos4" / "run-config.json").read_text())
     assert scarce["data"].endswith("sft_chat_demos4.jsonl") and scarce["sft"]["seed"] == 5
-    call = jsonl(tmp_path / "ppo-calls.jsonl")[-1]
-    assert call[call.index("--sft") + 1] == str(out / "sft-demos4" / "model") and call[call.index("--reward-placement") + 1] == "eos"
+    calls = jsonl(tmp_path / "ppo-calls.jsonl")
+    assert [(c[c.index("--sft") + 1], c[c.index("--steps") + 1], c[c.index("--reward-placement") + 1]) for c in calls[-2:]] == [
+        (str(out / "sft-demos4" / "model"), "1", "eos"), (str(out / "sft" / "model"), "1", "eos")]
+    assert json.loads((out / "eval" / "sft-demos8.json").read_text())["sets"][0]["rows"] == 3
     assert {(c["placement"], c["variant"]) for c in json.loads((out / "comparison.json").read_text())} == {
-        ("eos", "seeds"), ("tokenwise", "seeds"), ("eos", "demos4")}
+        ("eos", "seeds"), ("tokenwise", "seeds"), ("eos", "demos4"), ("eos", "demos8")}
     # Reward sanity: four responses per held-out demonstration, scored; a reference's reward is what
     # `srppo reward` gives the same pair.
     sanity = json.loads((out / "reward_sanity.json").read_text())

@@ -89,6 +89,20 @@ def test_tiny_run_end_to_end(setup):
     assert {"trainer.json", "actor-adapters", "critic-adapters", "value-head.safetensors"} <= set(os.listdir(state))
 
 
+def test_share_prefixes_changes_scores_by_rounding_only(setup, srppo_bin, tmp_path):
+    """--share-prefixes runs each prompt once for its samples: the same rollouts, and rewards equal to
+    the plain run's up to float rounding (the GEMMs split differently)."""
+    run = tmp_path / "shared"
+    run_srppo(srppo_bin, "ppo", "--pt", setup["pt"], "--sft", setup["sft"], "--prompts", setup["prompts"][0],
+              "--prompts", setup["prompts"][1], "--out", str(run), *SETTINGS, "--max-steps", "1", "--share-prefixes", *THREADS)
+    shared, plain = metrics(run)[0], metrics(setup["straight"])[0]
+    assert shared["response_length"] == plain["response_length"] and shared["eos_rate"] == plain["eos_rate"]
+    assert shared["reward"] == pytest.approx(plain["reward"], rel=1e-4, abs=1e-3)
+    result = run_srppo(srppo_bin, "ppo", "--daemon", str(tmp_path / "none.sock"), "--sft", setup["sft"], "--prompts",
+                       setup["prompts"][0], "--out", str(tmp_path / "x"), "--share-prefixes", check=False)
+    assert result.returncode == 2 and "--share-prefixes applies to in-process scoring" in result.stderr
+
+
 def test_kill_9_then_resume_continues_identically(setup, srppo_bin):
     killed = str(setup["root"] / "killed")
     command = [srppo_bin, "ppo", "--pt", setup["pt"], "--sft", setup["sft"], "--prompts", setup["prompts"][0],
