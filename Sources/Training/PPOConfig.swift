@@ -19,6 +19,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     public var maxNewTokens = 64
     public var temperature = 1.0
     public var topP = 1.0
+    /// Forward the prompt its samples share once, when scoring in-process and for the actor's old
+    /// log-probs: equal to one forward per response up to float rounding (~1e-5), and faster.
+    public var sharePrefixes = false
 
     // Reward
     public var reward = CoherentReward()

@@ -192,7 +192,7 @@ public final class PPOTrainer {
         // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
         // before any update.
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-        let oldLogProbs = try actor.logProbs(scoring, temperature: config.temperature)
+        let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
         let headInputs = try critic.headInputs(scoring)
         var rollouts: [Rollout] = []
         for i in requests.indices {

@@ -37,6 +37,8 @@ struct BenchPPOCommand: ParsableCommand {
     @Option(help: "Passes over each step's rollouts.") var epochs = 1
     @Option(help: "Responses per optimizer step.") var miniBatchSize = 8
     @Option(help: "Train actor and critic as LoRA adapters of this rank (default: full fine-tuning).") var loraRank: Int?
+    @Flag(help: "Forward the prompt its samples share once (scoring and the actor's old log-probs), as `srppo ppo --share-prefixes`.")
+    var sharePrefixes = false
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
@@ -74,7 +76,10 @@ struct BenchPPOCommand: ParsableCommand {
             }
             let folder = NSTemporaryDirectory() + "srppo-bench-ppo-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: folder) }
-            let trainer = try PPOTrainer(sft: sftModel.model, prompts: examples, scorer: EmbeddedScorer(pt: ptModel.model, sft: sftModel.model),
+            c.sharePrefixes = sharePrefixes
+            let scorer = try EmbeddedScorer(pt: ptModel.model, sft: sftModel.model)
+            scorer.sharePrefixes = sharePrefixes
+            let trainer = try PPOTrainer(sft: sftModel.model, prompts: examples, scorer: scorer,
                                          sampler: KVCacheSampler(maxBatch: generateBatch),
                                          endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
                                          config: c, run: RunFolder(path: folder))
@@ -96,7 +101,7 @@ struct BenchPPOCommand: ParsableCommand {
                 "summary": "median of \(steps) steps after \(warmup) warm-up",
                 "threads": Parallel.threads, "responses_per_step": c.responsesPerStep, "prompts_per_step": promptsPerStep,
                 "samples_per_prompt": samplesPerPrompt, "max_new_tokens": maxNewTokens, "epochs": epochs, "mini_batch_size": miniBatchSize,
-                "training": loraRank.map { "LoRA rank \($0), all projections" } ?? "full fine-tuning",
+                "training": loraRank.map { "LoRA rank \($0), all projections" } ?? "full fine-tuning", "share_prefixes": sharePrefixes,
                 "response_tokens_per_step": Bench.median(tokens), "response_tokens_per_s": Bench.round(Bench.median(tokens) / step, 2),
             ]
             for p in phases {

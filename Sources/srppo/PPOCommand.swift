@@ -81,7 +81,7 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Stop after this many steps (resume later).") var maxSteps: Int?
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
-    @Flag(help: "In-process scoring: run the prompt its samples share once (equal to scoring each alone up to ~1e-5; faster).")
+    @Flag(help: "Forward the prompt its samples share once (in-process scoring and the actor's old log-probs): equal up to ~1e-5, faster.")
     var sharePrefixes = false
 
     struct RunConfig: Codable {
@@ -150,7 +150,7 @@ struct PPOCommand: ParsableCommand {
         }
         let ptModel = try ModelLoader.load(path: pt).model
         let scorer = try EmbeddedScorer(pt: ptModel, sft: sft)
-        scorer.sharePrefixes = sharePrefixes
+        scorer.sharePrefixes = runConfig.ppo.sharePrefixes
         return scorer
     }
 
@@ -226,6 +226,7 @@ struct PPOCommand: ParsableCommand {
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let keep { c.keepCheckpoints = keep }
         if let seed { c.seed = seed }
+        if sharePrefixes { c.sharePrefixes = true }
         for (name, value) in [("--steps", c.steps), ("--prompts-per-step", c.promptsPerStep), ("--samples-per-prompt", c.samplesPerPrompt),
                               ("--max-new-tokens", c.maxNewTokens), ("--epochs", c.epochs), ("--mini-batch-size", c.miniBatchSize),
                               ("--checkpoint-every", c.checkpointEvery), ("--keep", c.keepCheckpoints)] where value < 1 {
@@ -239,6 +240,6 @@ struct PPOCommand: ParsableCommand {
          criticLoraRank, checkpointEvery, keep].contains { $0 != nil }
             || [temperature, topP, truncationPenalty, rewardClip, klCoefficient, klTarget, gamma, lambda, policyClip, valueClip,
                 entropyCoefficient, actorLr, criticLr, valueHeadLr, valueNormalizationDecay].contains { $0 != nil }
-            || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated
+            || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated || sharePrefixes
     }
 }

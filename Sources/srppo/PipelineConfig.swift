@@ -74,7 +74,7 @@ struct PipelineConfig: Codable, Equatable {
     /// demonstrations), 50 PPO steps of 16 responses per placement and seed (one PPO epoch per step:
     /// OpenRLHF's default, and what fits; scoring with shared prompts), 200 out-of-domain and 100
     /// in-domain tasks, the reward sanity check, and data scarcity at 40, 80 and 160 demonstrations
-    /// (seed 1, 20 PPO steps each).
+    /// (seed 1, 15 PPO steps each).
     static let medium: PipelineConfig = {
         var c = small
         c.ppoPrompts = 256
@@ -89,7 +89,7 @@ struct PipelineConfig: Codable, Equatable {
         c.evalInDomain = true
         c.evalArgs = ["--batch-size", "16"]
         c.scarcityDemos = [40, 80, 160]
-        c.scarcityPPOSteps = 20
+        c.scarcityPPOSteps = 15
         c.rewardSanity = true
         return c
     }()
