@@ -233,3 +233,33 @@ def reward_in_process(srppo, pt, sft, items, folder):
     out = subprocess.run([srppo, "reward", "--pt", str(pt), "--sft", str(sft), "--input", str(path)],
                          capture_output=True, text=True, check=True).stdout
     return [json.loads(line) for line in out.splitlines()]
+
+
+class Holder:
+    """`srppo image attach --populate --hold`: a client process keeping the image mapped."""
+
+    def __init__(self, binary, socket_path, name, mode="shared"):
+        self.process = subprocess.Popen(
+            [binary, "image", "attach", "--socket", socket_path, "--name", name, "--mode", mode, "--populate", "--hold"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.process.stdout.readline()
+        if not first:
+            raise AssertionError(f"srppo image attach failed: {self.process.stderr.read()}")
+        self.report = json.loads(first)
+        assert json.loads(self.process.stdout.readline())["event"] == "holding"
+        self.pid = self.process.pid
+
+    def release(self):
+        self.process.stdin.close()
+        assert self.process.wait(timeout=30) == 0, self.process.stderr.read()
+
+
+def smaps_rollup(pid):
+    """/proc/PID/smaps_rollup as {field: bytes}."""
+    values = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                values[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return values

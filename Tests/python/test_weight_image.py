@@ -23,6 +23,7 @@ import pytest
 from gguf import GGUFReader
 
 from conftest import run_srppo
+from srppod_harness import Holder, smaps_rollup
 
 ALL_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 HUGE_PAGE = 2 << 20
@@ -87,33 +88,6 @@ class Server:
         self.process.send_signal(signal_number)
         assert self.process.wait(timeout=30) == 0, self.process.stderr.read()
         assert not os.path.exists(self.socket_path), "the server removes its socket"
-
-
-class Holder:
-    """`srppo image attach --populate --hold`: a client process keeping the image mapped."""
-
-    def __init__(self, binary, socket_path, name, mode="shared"):
-        self.process = subprocess.Popen(
-            [binary, "image", "attach", "--socket", socket_path, "--name", name, "--mode", mode, "--populate", "--hold"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.report = json.loads(self.process.stdout.readline() or "null") or pytest.fail(self.process.stderr.read())
-        assert json.loads(self.process.stdout.readline())["event"] == "holding"
-        self.pid = self.process.pid
-
-    def release(self):
-        self.process.stdin.close()
-        assert self.process.wait(timeout=30) == 0, self.process.stderr.read()
-
-
-def smaps_rollup(pid):
-    """/proc/PID/smaps_rollup as {field: bytes}."""
-    values = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                values[parts[0].rstrip(":")] = int(parts[1]) * 1024
-    return values
 
 
 @pytest.fixture(scope="module")
