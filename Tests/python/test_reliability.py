@@ -124,6 +124,10 @@ def test_stuck_clients_do_not_hold_up_the_others(tiny, srppo_bin):
     reference = reward_in_process(srppo_bin, tiny / "pt", tiny / "sft", items, tiny)
     try:
         run_clients(path, items[:16], 4, "warmup")
+        # The same load with no stuck client: the p99 the stuck clients' run is held to.
+        _, calm_latencies, calm_errors, _ = run_clients(path, items, 8, "calm")
+        assert calm_errors == []
+        calm_p99 = percentile(calm_latencies, 0.99)
         baseline_fds = descriptors(pid)
         # One connection pipelines 2 000 requests and never reads an answer (its socket buffers fill);
         # another sends a request one byte per second.
@@ -159,7 +163,10 @@ def test_stuck_clients_do_not_hold_up_the_others(tiny, srppo_bin):
         assert errors == []
         assert all(same(a["results"][0], reference[i]) for i, a in enumerate(answers))
         print(f"\nstuck clients: 1 not reading ({sent} requests sent), 1 at 1 byte/s; 8 others × 25 requests: "
-              f"0 errors, p99 {1000 * percentile(latencies, 0.99):.1f} ms")
+              f"0 errors, p99 {1000 * percentile(latencies, 0.99):.1f} ms (the same load without them: {1000 * calm_p99:.1f} ms)")
+        # A stuck client that held up the others would cost them the read timeout (2 s) at least.
+        p99 = percentile(latencies, 0.99)
+        assert p99 <= 10 * max(calm_p99, 0.005), f"p99 {p99:.4f} s with stuck clients, {calm_p99:.4f} s without"
         # The trickler is cut off by the read timeout, the silent one by the idle timeout once its
         # answers can no longer be written; both descriptors go.
         deadline = time.monotonic() + 30
