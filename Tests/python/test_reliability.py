@@ -191,7 +191,9 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path, smollm2, srppo
               "response_ids": [rng.randrange(100, 40000) for _ in range(rng.randrange(1, 12))] + [2]} for _ in range(240)]
     reference = reward_in_process(srppo_bin, smollm2, smollm2, items, tmp_path)
     try:
+        started = time.monotonic()
         cold = Daemon(smollm2, smollm2, notify=notify, passed=sockets)
+        cold_wall = time.monotonic() - started
         cold_seconds = cold.events[-1]["startup_seconds"]
         outcome = {}
 
@@ -224,6 +226,8 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path, smollm2, srppo
               f"cold start to ready {cold_seconds:.3f} s, restart from the fd store {warm_ready['startup_seconds']:.3f} s "
               f"({cold_seconds / warm_ready['startup_seconds']:.0f}× faster; kill to ready {restart_wall:.3f} s); "
               f"slowest request (across the restart) {max(latencies):.2f} s")
+        # Kill to ready (a new process that adopts the images) against start to ready of the cold one.
+        assert restart_wall < cold_wall / 2, f"kill to ready {restart_wall:.3f} s, cold start to ready {cold_wall:.3f} s"
         assert warm.stop() == 0
     finally:
         http_socket.close()
