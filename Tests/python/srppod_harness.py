@@ -263,3 +263,46 @@ def smaps_rollup(pid):
             if len(parts) == 3 and parts[2] == "kB":
                 values[parts[0].rstrip(":")] = int(parts[1]) * 1024
     return values
+
+
+def score_while(path, items, action, clients=8, timeout=60):
+    """`clients` threads score `items` one per request without pause and without retries; after 100
+    answers `action()` runs, then 100 more answers are awaited (each wait with a deadline). Returns
+    (answers, failures): (item index, status, body) each, failures also (index, None, error) for a
+    request that did not get through."""
+    answers, failures = [], []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(number):
+        i = number
+        while not stop.is_set():
+            try:
+                status, _, body = call(path, "POST", "/v1/score", {"items": [items[i % len(items)]], "client": f"load-{number}"},
+                                       timeout=timeout)
+                with lock:
+                    (answers if status == 200 else failures).append((i % len(items), status, body))
+            except OSError as error:
+                with lock:
+                    failures.append((i, None, repr(error)))
+            i += clients
+
+    def wait_for(count, what):
+        deadline = time.monotonic() + timeout
+        while len(answers) < count and not failures:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(100, "100 answers before the action")
+        action()
+        wait_for(len(answers) + 100, "100 answers after the action")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=2 * timeout)
+    return answers, failures

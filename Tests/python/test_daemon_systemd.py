@@ -10,19 +10,17 @@ import hashlib
 import json
 import mmap
 import os
-import pathlib
 import shutil
 import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import numpy as np
 import pytest
 
-from srppod_harness import (Daemon, NotifySocket, call, listening_socket, reward_in_process, score, srppod_bin)
+from srppod_harness import (Daemon, NotifySocket, call, listening_socket, reward_in_process, score, score_while, srppod_bin)
 from tiny_model import write_tiny_llama
 
 ITEMS = [{"prompt_ids": [1, 5, 9, 13], "response_ids": [7, 21, 2]},
@@ -159,41 +157,16 @@ def test_reload_under_load_fails_no_request(tiny, srppo_bin):
     items = [{"prompt_ids": [1, 3 + i % 40, 4], "response_ids": [5 + i % 30, 6, 2 if i % 2 else 7]} for i in range(40)]
     references = {1: reward_in_process(srppo_bin, tiny / "pt", tiny / "sft-a", items, tiny),
                   2: reward_in_process(srppo_bin, tiny / "pt", tiny / "sft-b", items, tiny)}
-    answers, failures = [], []
-    stop = threading.Event()
-    lock = threading.Lock()
 
-    def client(number):
-        i = number
-        while not stop.is_set():
-            item = items[i % len(items)]
-            try:
-                status, _, body = call(path, "POST", "/v1/score", {"items": [item], "client": f"load-{number}"})
-                with lock:
-                    (answers if status == 200 else failures).append((i % len(items), status, body))
-            except OSError as error:
-                with lock:
-                    failures.append((i, None, repr(error)))
-            i += 8
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        while len(answers) < 100:
-            time.sleep(0.01)
+    def reload():
         (tiny / "sft").unlink()
         (tiny / "sft").symlink_to(tiny / "sft-b")
         daemon.signal(signal.SIGHUP)
         reloaded = notify.wait_for("RELOADING", "1")
         notify.wait_for("READY", "1", after=reloaded)
-        count = len(answers)
-        while len(answers) < count + 100:
-            time.sleep(0.01)
+    try:
+        answers, failures = score_while(path, items, reload)
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
         assert daemon.stop() == 0
         notify.close()
     assert failures == []

@@ -23,7 +23,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,7 +31,7 @@ import time
 import pytest
 from srppo_client import Client
 
-from srppod_harness import ROOT, call, reward_in_process, srppod_bin
+from srppod_harness import ROOT, call, reward_in_process, score_while, srppod_bin
 from test_daemon_serving import random_items, same
 from tiny_model import write_tiny_llama
 
@@ -466,41 +465,6 @@ def test_shipped_units_install_activate_and_run_hardened(pid1, tiny, srppo_bin):
     assert int(probe_lines["CapEff"], 16) == int(probe_lines["CapBnd"], 16) == 0
 
 
-def reload_load(pid1, items, references, after_ready):
-    """Eight clients score without pause (no retries) while `after_ready` runs; returns (answers, failures)."""
-    path = pid1.path(HTTP)
-    answers, failures = [], []
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    def client(number):
-        i = number
-        while not stop.is_set():
-            try:
-                status, _, body = call(path, "POST", "/v1/score", {"items": [items[i % len(items)]], "client": f"load-{number}"},
-                                       timeout=60)
-                with lock:
-                    (answers if status == 200 else failures).append((i % len(items), status, body))
-            except OSError as error:
-                with lock:
-                    failures.append((i, None, repr(error)))
-            i += 8
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        wait_until(lambda: len(answers) >= 100 or failures, 60, "100 answers before the reload")
-        after_ready()
-        count = len(answers)
-        wait_until(lambda: len(answers) >= count + 100 or failures, 60, "100 answers after the reload")
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=120)
-    return answers, failures
-
-
 def test_systemctl_reload_under_load_serves_the_new_revision(pid1, tiny, srppo_bin):
     """`systemctl reload srppod` (ExecReload= sends SIGHUP) while eight clients score without retries:
     0 failed requests; every answer is revision 1 or revision 2 of SFT and equals that revision's
@@ -520,7 +484,7 @@ def test_systemctl_reload_under_load_serves_the_new_revision(pid1, tiny, srppo_b
         pid1.ctl("reload", "srppod.service")
         wait_until(lambda: call(pid1.path(HTTP), "GET", "/v1/ready")[2].get("models", {}).get("sft", {}).get("revision") == 2,
                    60, "revision 2 of SFT to be served")
-    answers, failures = reload_load(pid1, items, references, reload)
+    answers, failures = score_while(pid1.path(HTTP), items, reload)
     assert failures == [], failures[:5]
     revisions = [body["models"]["sft"]["revision"] for _, _, body in answers]
     assert set(revisions) == {1, 2}
