@@ -88,11 +88,10 @@ struct RewardSanityCommand: ParsableCommand {
                                                          limits: .init(vocabularySize: config.vocabSize, maxLength: config.maxPositions))
             guard examples.count >= 2 else { throw CLI.Failure(description: "\(data): needs at least 2 demonstrations (one to shuffle against)") }
             let endTokens = TextEncoding.endTokens(of: sftModel, encoder: encoder)
+            // PPO's own sampler, at temperature 1.
             func samples(_ model: LlamaModel) throws -> [[Int32]] {
-                let requests = examples.enumerated().map { i, e in
-                    GenerationRequest(prompt: e.prompt, maxNewTokens: maxNewTokens, seed: seed &+ UInt64(i), endTokens: endTokens)
-                }
-                return try Generator(model: model).generate(requests).map(\.tokens)
+                try KVCacheSampler().sample(model, prompts: examples.map(\.prompt), seeds: examples.indices.map { seed &+ UInt64($0) },
+                                            maxNewTokens: maxNewTokens, temperature: 1, endTokens: endTokens).map(\.tokens)
             }
             var responses: [(Kind, [[Int32]])] = [(.reference, examples.map(\.response)),
                                                   (.shuffled, examples.indices.map { examples[($0 + 1) % examples.count].response })]
@@ -103,8 +102,10 @@ struct RewardSanityCommand: ParsableCommand {
             for (kind, answers) in responses {
                 let scores = try scorer.score(zip(examples, answers).map { RewardRequest(prompt: $0.prompt, response: $1) })
                 for (i, (answer, s)) in zip(answers, scores).enumerated() {
-                    let reward = zip(s.sft, s.pt).reduce(0.0) { $0 + Double($1.0) - Double($1.1) }
-                    rows.append(Row(index: i, kind: kind, reward: reward, tokens: answer.count, ended: answer.last.map(endTokens.contains) ?? false))
+                    let ended = answer.last.map(endTokens.contains) ?? false
+                    // The coherent reward's own sum (every placement reports it, truncated or not).
+                    let reward = CoherentReward().compute(sft: s.sft, pt: s.pt, endedWithEOS: ended).sum
+                    rows.append(Row(index: i, kind: kind, reward: reward, tokens: answer.count, ended: ended))
                 }
             }
             let results = Self.summarize(rows, data: data)
