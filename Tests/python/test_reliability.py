@@ -286,3 +286,51 @@ def test_kill_9_of_a_trainer_leaves_the_others_and_it_resumes(tiny, srppo_bin):
               f"0 items left queued; the killed one resumed and ended equal too")
     finally:
         assert daemon.stop() == 0
+
+
+def test_kill_9_of_the_daemon_under_a_trainer_changes_nothing_in_its_run(tiny, srppo_bin):
+    """`srppo ppo --daemon` scores through srppod; the daemon is killed with SIGKILL mid-run and its
+    supervisor (this test, keeping the listening socket as systemd does) starts it again a second later.
+    The trainer waits and retries (its client's retry budget) and its run equals the embedded one."""
+    prompts = tiny / "prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt_ids":[1,{3 + i},{4 + i},{5 + i % 7}]}}\n' for i in range(16)))
+    settings = ["--sft", str(tiny / "sft"), "--prompts", str(prompts), "--steps", "12", "--prompts-per-step", "4",
+                "--samples-per-prompt", "2", "--max-new-tokens", "10", "--seed", "7", "--threads", "1"]
+
+    def trajectory(run):
+        with open(os.path.join(run, "metrics.jsonl")) as f:
+            return [{k: v for k, v in json.loads(line).items() if not k.startswith("seconds_") and "per_second" not in k}
+                    for line in f]
+
+    subprocess.run([srppo_bin, "ppo", *settings, "--out", str(tiny / "embedded"), "--pt", str(tiny / "pt")], check=True,
+                   capture_output=True)
+    path = str(tiny / "http.sock")
+    http_socket = listening_socket(path)
+    sockets = [("http", http_socket.fileno())]
+    first = Daemon(tiny / "pt", tiny / "sft", passed=sockets)
+    second = None
+    try:
+        trainer = subprocess.Popen([srppo_bin, "ppo", *settings, "--out", str(tiny / "served"), "--daemon", path],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        metrics = tiny / "served" / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+            time.sleep(0.005)
+        first.signal(signal.SIGKILL)
+        first.process.wait()
+        done = len(metrics.read_text().splitlines())
+        assert 3 <= done < 12 and trainer.poll() is None, f"the daemon was killed after {done} of 12 steps: not mid-run"
+        time.sleep(1.0)     # the trainer meets a dead daemon: connections fail or hang in the backlog
+        second = Daemon(tiny / "pt", tiny / "sft", passed=sockets)
+        _, err = trainer.communicate(timeout=300)
+        assert trainer.returncode == 0, err
+        assert trajectory(tiny / "served") == trajectory(tiny / "embedded")
+        assert second.metric(path, "srppod_tokens_scored_total") > 0, "the restarted daemon scored the rest of the run"
+        print(f"\nkill -9 of the daemon after {done} of 12 trainer steps, restarted 1 s later: the trainer's run equals "
+              f"the embedded one")
+    finally:
+        if second is not None:
+            assert second.stop() == 0
+        if first.process.poll() is None:
+            first.stop()
+        http_socket.close()
