@@ -207,6 +207,8 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path, smollm2, srppo
             if cold.metric(path, "srppod_score_request_seconds_count") >= 80:
                 break
             time.sleep(0.05)
+        # Items the killed daemon computed (at least: it may finish a few more before the signal lands).
+        computed_before_kill = cold.metric(path, "srppod_batch_items_sum")
         cold.signal(signal.SIGKILL)
         cold.process.wait()
         killed_at = time.monotonic()
@@ -222,6 +224,15 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path, smollm2, srppo
         ids = [a["id"] for a in answers]
         assert sorted(ids) == sorted(f"killed-{i}" for i in range(len(items))), "each request answered exactly once"
         assert all(same(a["results"][0], reference[i]) for i, a in enumerate(answers))
+        # Counted by the daemons: the new one computed each item it answered once (its store is new,
+        # so nothing was replayed), and the two together computed at most one item per client twice
+        # (the request in flight when the first died, sent again).
+        computed_after_kill = warm.metric(path, "srppod_batch_items_sum")
+        answered_after_kill = warm.metric(path, 'srppod_requests_total{endpoint="/v1/score",status="200"}')
+        assert warm.metric(path, "srppod_replayed_total") == 0
+        assert computed_after_kill == answered_after_kill, (computed_after_kill, answered_after_kill)
+        assert len(items) <= computed_before_kill + computed_after_kill <= len(items) + 8, \
+            (computed_before_kill, computed_after_kill)
         print(f"\nkill -9 under load: 8 clients × 30 requests on SmolLM2, 0 lost, 0 duplicated, all equal to the reference; "
               f"cold start to ready {cold_seconds:.3f} s, restart from the fd store {warm_ready['startup_seconds']:.3f} s "
               f"({cold_seconds / warm_ready['startup_seconds']:.0f}× faster; kill to ready {restart_wall:.3f} s); "
