@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 
+import numpy as np
 import pytest
 from srppo_client import Client
 
@@ -426,6 +427,15 @@ def test_shipped_units_install_activate_and_run_hardened(pid1, tiny, srppo_bin):
     assert status == 200, body
     reference = reward_in_process(srppo_bin, tiny / "pt", tiny / "sft-a", items, pid1.state)
     assert all(same(got, want) for got, want in zip(body["results"], reference))
+    # The image socket hands the sandboxed daemon's SFT image to a client by descriptor (SCM_RIGHTS out
+    # of its namespaces): it re-hashes to its manifest and scores exactly as the HTTP answers did.
+    attached = subprocess.run([srppo_bin, "image", "attach", "--socket", pid1.path(IMAGES), "--name", "sft", "--verify",
+                               "--score"], input="".join(json.dumps(item) + "\n" for item in items), capture_output=True,
+                              text=True, timeout=60)
+    assert attached.returncode == 0, attached.stderr
+    lines = [json.loads(line) for line in attached.stdout.splitlines()]
+    assert [np.float32(line["logprobs"]).tolist() for line in lines] == [np.float32(r["sft_logprobs"]).tolist()
+                                                                       for r in body["results"]]
 
     # The main process: user, capabilities, no_new_privs, seccomp, its own namespaces.
     status_text = pid1.run("cat", f"/proc/{main}/status").stdout
@@ -459,6 +469,9 @@ def test_shipped_units_install_activate_and_run_hardened(pid1, tiny, srppo_bin):
     assert probe_lines["list /home"] == "Permission denied"
     assert probe_lines["id"] == f"srppod:srppod {uid}"
     assert probe_lines["interfaces"].split() == ["lo"]                # PrivateNetwork=
+    # IPAddressDeny= is in force (systemd says so in its log when the kernel cannot apply the BPF filter).
+    assert set(pid1.show("srppod.service", "IPAddressDeny")["IPAddressDeny"].split()) == {"0.0.0.0/0", "::/0"}
+    assert "BPF firewalling not supported" not in pid1.console()
     devices = probe_lines["devices"].split()
     assert "null" in devices and "vda" not in devices and not any(d.startswith(("sd", "nvme")) for d in devices)
     assert probe_lines["NoNewPrivs"] == "1" and probe_lines["Seccomp"] == "2"
