@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import run_srppo
+from conftest import ROOT, run_srppo
 import hf_reference
 from tiny_model import write_tiny_llama
 
@@ -276,6 +276,17 @@ def test_pipeline_data_scarcity_and_reward_sanity(srppo_bin, chat_tiny, tmp_path
     for title in ("Does SRPPO beat SFT?", "Reward sanity", "Data scarcity", "Accuracy against demonstrations",
                   "Coherent reward, sorted, per kind"):
         assert title in html, title
+    # The README's tables come from the same files (scripts/results_tables.py): its figures are theirs.
+    tables = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_tables.py"), str(out)], capture_output=True,
+                            text=True, check=True).stdout
+    ood = next(s for s in json.loads((out / "eval" / "srppo-eos-seed5.json").read_text())["sets"] if s["name"] == "eval_ood")
+    row = next(line for line in tables.splitlines() if line.startswith("| SRPPO (EOS reward) (n=1) |"))
+    assert row.split(" | ")[1] == f"{100 * ood['ifeval']['prompt_level']['strict_accuracy']:.1f}%"
+    assert row.split(" | ")[5] == f"{ood['generation']['mean_tokens']:.1f}"
+    for heading in ("**Out of domain**", "**SRPPO − SFT, out of domain**", "**Over PPO steps**",
+                    "**Reward sanity**", "**Separation**", "**Data scarcity**", "**Stage minutes**"):
+        assert heading in tables, heading
+    assert sum(1 for line in tables.splitlines() if re.match(r"\| [48] \| ", line)) == 2   # one scarcity row per size
 
 
 PROBE = """<script>
