@@ -127,7 +127,7 @@ def length_table(run):
             rows.append([f"{name}: {label}"] + cells)
     if not rows:
         return []
-    return [f"**Over PPO steps** (mean over seeds):\n\n" + table(["step"] + [str(s) for s in steps_shown], rows)]
+    return ["**Over PPO steps** (mean over seeds):\n\n" + table(["step"] + [str(s) for s in steps_shown], rows)]
 
 
 def sanity_table(run):

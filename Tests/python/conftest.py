@@ -1,4 +1,5 @@
-"""Shared fixtures: where the built `srppo` binary and the real SmolLM2 model are.
+"""Shared fixtures: where the built `srppo` binary and the real SmolLM2 model are, and pairs of tiny
+random models for the daemon tests.
 
 The model comes from scripts/setup.sh. Under CI (CI=true) nothing skips: a test that skips there
 (a missing model, browser or tool, not root, no huge pages) is reported as a failure with its reason,
@@ -9,6 +10,8 @@ import pathlib
 import subprocess
 
 import pytest
+
+from tiny_model import write_tiny_llama
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -53,3 +56,19 @@ def pytest_runtest_makereport(item, call):
 def run_srppo(binary, *args, input=None, check=True):
     """Runs srppo; returns CompletedProcess with text stdout/stderr."""
     return subprocess.run([binary, *args], input=input, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """Two tiny random models in tmp_path: PT (pt/, seed 0) and SFT (sft/, seed 1)."""
+    write_tiny_llama(tmp_path / "pt", seed=0)
+    write_tiny_llama(tmp_path / "sft", seed=1)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_text(tmp_path):
+    """The same with SmolLM2's vocabulary: text requests can use its tokenizer (--tokenizer)."""
+    write_tiny_llama(tmp_path / "pt", vocab=49152, seed=0)
+    write_tiny_llama(tmp_path / "sft", vocab=49152, seed=1)
+    return tmp_path

@@ -26,13 +26,6 @@ from tiny_model import write_tiny_llama
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    write_tiny_llama(tmp_path / "pt", seed=0)
-    write_tiny_llama(tmp_path / "sft", seed=1)
-    return tmp_path
-
-
-@pytest.fixture
 def recorded_waits(monkeypatch):
     """The seconds each retrying client slept between attempts, in order (the client's module sees
     a `time` whose sleep records; the rest of the process keeps the real one)."""

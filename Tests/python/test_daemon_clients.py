@@ -6,7 +6,6 @@ unit files under `systemd-analyze`, and the example scripts."""
 import hashlib
 import json
 import os
-import pathlib
 import re
 import shutil
 import socket
@@ -22,7 +21,6 @@ from safetensors.numpy import load_file
 import srppo_client
 from srppo_client import Client
 from srppod_harness import ROOT, Daemon, srppod_bin
-from tiny_model import write_tiny_llama
 
 def free_port():
     with socket.socket() as s:
@@ -35,22 +33,6 @@ VOCAB = 49152   # SmolLM2's, so the tiny random models can use its tokenizer (--
 
 def bits(values):
     return np.asarray(values, dtype=np.float32).view(np.uint32).tolist()
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    write_tiny_llama(tmp_path / "pt", seed=0)
-    write_tiny_llama(tmp_path / "sft", seed=1)
-    return tmp_path
-
-
-@pytest.fixture
-def tiny_text(tmp_path):
-    """Two tiny random models with SmolLM2's vocabulary: different PT and SFT (rewards not 0) that
-    text requests can use through --tokenizer."""
-    write_tiny_llama(tmp_path / "pt", vocab=VOCAB, seed=0)
-    write_tiny_llama(tmp_path / "sft", vocab=VOCAB, seed=1)
-    return tmp_path
 
 
 def test_python_client_scores_and_raises_typed_errors(tiny):

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 
 from srppod_harness import Daemon, call, raw_exchange, reward_in_process, score
-from tiny_model import write_tiny_llama
 
 VOCAB = 48   # tiny_model's vocabulary; EOS is 2, context 128
 
@@ -36,13 +35,6 @@ def same(result, reference):
     return (np.array_equal(bits(result["pt_logprobs"]), bits(reference["pt_logprobs"]))
             and np.array_equal(bits(result["sft_logprobs"]), bits(reference["sft_logprobs"]))
             and result["reward"] == reference["reward"] and result["truncated"] == (not reference["ends_with_eos"]))
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    write_tiny_llama(tmp_path / "pt", seed=0)
-    write_tiny_llama(tmp_path / "sft", seed=1)
-    return tmp_path
 
 
 def random_items(count, seed):

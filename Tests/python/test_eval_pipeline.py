@@ -7,7 +7,6 @@ subcommand to the real binary, so the test checks the plumbing, the flags the st
 the report without PPO's cost."""
 import json
 import os
-import pathlib
 import re
 import shutil
 import stat

@@ -43,7 +43,6 @@ import requests
 
 from srppo_client import Client
 from srppod_harness import ROOT, Daemon, srppod_bin
-from tiny_model import write_tiny_llama
 
 VOCAB = 49152
 
@@ -185,13 +184,6 @@ async def v011_reward_of_one_sample(urls, query, prompt, label):
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------
-
-@pytest.fixture
-def tiny_text(tmp_path):
-    write_tiny_llama(tmp_path / "pt", vocab=VOCAB, seed=0)
-    write_tiny_llama(tmp_path / "sft", vocab=VOCAB, seed=1)
-    return tmp_path
-
 
 def chat_prompt(client, question):
     return client.tokenize(messages=[{"role": "user", "content": question}], add_generation_prompt=True)["text"]

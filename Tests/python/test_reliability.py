@@ -22,12 +22,10 @@ import subprocess
 import threading
 import time
 
-import pytest
 from srppo_client import Client
 
 from srppod_harness import Daemon, NotifySocket, call, listening_socket, reward_in_process
 from test_daemon_serving import random_items, same
-from tiny_model import write_tiny_llama
 
 
 def descriptors(pid):
@@ -70,11 +68,11 @@ def run_clients(path, items, count, tag):
     return answers, latencies, errors, time.monotonic() - started
 
 
-@pytest.fixture
-def tiny(tmp_path):
-    write_tiny_llama(tmp_path / "pt", seed=0)
-    write_tiny_llama(tmp_path / "sft", seed=1)
-    return tmp_path
+def trajectory(run):
+    """A PPO run's metrics.jsonl without its timings (what must be equal between two runs)."""
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        return [{k: v for k, v in json.loads(line).items() if not k.startswith("seconds_") and "per_second" not in k}
+                for line in f]
 
 
 def test_load_of_1_to_64_clients_exact_answers_and_no_leaks(tiny, srppo_bin):
@@ -259,11 +257,6 @@ def test_kill_9_of_a_trainer_leaves_the_others_and_it_resumes(tiny, srppo_bin):
         return subprocess.run([srppo_bin, "ppo", *settings, "--out", str(out), *extra], capture_output=True, text=True,
                               check=check)
 
-    def trajectory(run):
-        with open(os.path.join(run, "metrics.jsonl")) as f:
-            return [{k: v for k, v in json.loads(line).items() if not k.startswith("seconds_") and "per_second" not in k}
-                    for line in f]
-
     ppo(tiny / "embedded", "--pt", str(tiny / "pt"))
     expected = trajectory(tiny / "embedded")
     path = str(tiny / "http.sock")
@@ -307,11 +300,6 @@ def test_kill_9_of_the_daemon_under_a_trainer_changes_nothing_in_its_run(tiny, s
     prompts.write_text("".join(f'{{"prompt_ids":[1,{3 + i},{4 + i},{5 + i % 7}]}}\n' for i in range(16)))
     settings = ["--sft", str(tiny / "sft"), "--prompts", str(prompts), "--steps", "12", "--prompts-per-step", "4",
                 "--samples-per-prompt", "2", "--max-new-tokens", "10", "--seed", "7", "--threads", "1"]
-
-    def trajectory(run):
-        with open(os.path.join(run, "metrics.jsonl")) as f:
-            return [{k: v for k, v in json.loads(line).items() if not k.startswith("seconds_") and "per_second" not in k}
-                    for line in f]
 
     subprocess.run([srppo_bin, "ppo", *settings, "--out", str(tiny / "embedded"), "--pt", str(tiny / "pt")], check=True,
                    capture_output=True)

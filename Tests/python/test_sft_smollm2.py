@@ -5,7 +5,6 @@ held-out demonstrations moves little with bf16 weights."""
 import json
 import os
 
-import pytest
 from safetensors import safe_open
 
 from conftest import run_srppo

@@ -4,7 +4,6 @@ The reference tokenizer is rebuilt from the GGUF metadata by hf_reference.py. Ev
 exact: token ids, decoded text, rendered chat text.
 """
 import json
-import pathlib
 import random
 
 import pytest
