@@ -75,6 +75,19 @@ def trajectory(run):
                 for line in f]
 
 
+def logged_steps(run):
+    metrics = run / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.exists() else 0
+
+
+def wait_for_steps(run, count, timeout=120):
+    """Polls until the PPO run in `run` has logged `count` steps, at most `timeout` seconds (the
+    caller asserts what it needs about the count afterwards)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and logged_steps(run) < count:
+        time.sleep(0.005)
+
+
 def test_load_of_1_to_64_clients_exact_answers_and_no_leaks(tiny, srppo_bin):
     path = str(tiny / "http.sock")
     items = random_items(6400, seed=11)
@@ -267,13 +280,10 @@ def test_kill_9_of_a_trainer_leaves_the_others_and_it_resumes(tiny, srppo_bin):
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         other = subprocess.Popen([srppo_bin, "ppo", *settings, "--out", str(tiny / "other"), *common, "--client", "other"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        metrics = tiny / "killed" / "metrics.jsonl"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 5):
-            time.sleep(0.01)
+        wait_for_steps(tiny / "killed", 5)
         killed.send_signal(signal.SIGKILL)
         assert killed.wait() == -signal.SIGKILL, "the trainer finished (or failed) before the kill"
-        done = len(metrics.read_text().splitlines())
+        done = logged_steps(tiny / "killed")
         assert 5 <= done < 12, f"killed after {done} of 12 steps: not mid-run"
         _, err = other.communicate(timeout=300)
         assert other.returncode == 0, err
@@ -311,13 +321,10 @@ def test_kill_9_of_the_daemon_under_a_trainer_changes_nothing_in_its_run(tiny, s
     try:
         trainer = subprocess.Popen([srppo_bin, "ppo", *settings, "--out", str(tiny / "served"), "--daemon", path],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        metrics = tiny / "served" / "metrics.jsonl"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
-            time.sleep(0.005)
+        wait_for_steps(tiny / "served", 3)
         first.signal(signal.SIGKILL)
         first.process.wait()
-        done = len(metrics.read_text().splitlines())
+        done = logged_steps(tiny / "served")
         assert 3 <= done < 12 and trainer.poll() is None, f"the daemon was killed after {done} of 12 steps: not mid-run"
         time.sleep(1.0)     # the trainer meets a dead daemon: connections fail or hang in the backlog
         second = Daemon(tiny / "pt", tiny / "sft", passed=sockets)
