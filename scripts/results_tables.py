@@ -109,15 +109,16 @@ def metrics_lines(path):
 
 
 def length_table(run):
-    steps_shown = None
+    runs = {placement: [metrics_lines(p) for p in sorted(run.glob(f"ppo-{placement}-seed*/metrics.jsonl"))] for placement in PLACEMENTS}
+    runs = {placement: per_run for placement, per_run in runs.items() if per_run}
+    if not runs:
+        return []
+    # Steps every run has logged (a run still going has fewer).
+    last = min(len(m) for per_run in runs.values() for m in per_run)
+    steps_shown = sorted({1, 5, 10, 20, 30, 40, last} & set(range(1, last + 1)))
     rows = []
-    for placement, name in PLACEMENTS.items():
-        runs = sorted(run.glob(f"ppo-{placement}-seed*/metrics.jsonl"))
-        if not runs:
-            continue
-        per_run = [metrics_lines(p) for p in runs]
-        last = min(len(m) for m in per_run)
-        steps_shown = steps_shown or sorted({1, 5, 10, 20, 30, 40, last} & set(range(1, last + 1)))
+    for placement, per_run in runs.items():
+        name = PLACEMENTS[placement]
         for key, label, scale, digits in [("response_length", "length (tokens)", 1, 1), ("truncation_rate", "truncated %", 100, 0),
                                           ("reward", "reward", 1, 1), ("kl_sft", "KL to SFT", 1, 2),
                                           ("explained_variance", "explained variance", 1, 2)]:
