@@ -59,7 +59,7 @@ def model_groups(labels):
     return [(name, members) for name, members in groups if members]
 
 
-def results_tables(run, evals):
+def results_tables(evals):
     out = []
     columns = [m[0] for m in METRICS] + ["mean tokens", "truncated", "held-out NLL"]
     for set_name, title in SETS.items():
@@ -188,7 +188,7 @@ def main():
     run = pathlib.Path(sys.argv[1])
     evals = evaluations(run) if (run / "eval").is_dir() else {}
     comparison = json.loads((run / "comparison.json").read_text()) if (run / "comparison.json").exists() else []
-    parts = results_tables(run, evals) + comparison_tables(comparison) + length_table(run) + sanity_table(run)
+    parts = results_tables(evals) + comparison_tables(comparison) + length_table(run) + sanity_table(run)
     parts += scarcity_table(evals, comparison) + stage_table(run)
     print("\n\n".join(parts))
 
