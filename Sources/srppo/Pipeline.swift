@@ -9,6 +9,9 @@ struct Pipeline {
     let settings: PipelineConfig
     let executable: String
     let dryRun: Bool
+    /// Keep a finished run's checkpoints (by default they go once its model is written: they only
+    /// serve --resume, and a PPO run's two newest are ~6 GB with SmolLM2).
+    var keepCheckpoints = false
 
     static func ownExecutable() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -87,6 +90,7 @@ struct Pipeline {
                          "--batch-size", "\(config.sftBatchSize)", "--lr", "\(config.sftLearningRate)", "--seed", "\(run.seed)"] + config.sftArgs
             }
             try stage(run.label, args + threadArgs)
+            try pruneCheckpoints(run.folder)
         }
 
         // 3. PPO: one run per placement and seed.
@@ -100,6 +104,7 @@ struct Pipeline {
                          "--steps", "\(run.steps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
             }
             try stage((run.folder as NSString).lastPathComponent, args + threadArgs)
+            try pruneCheckpoints(run.folder)
         }
 
         // 3b. Does the reward tell the held-out references from other answers?
@@ -147,6 +152,14 @@ struct Pipeline {
 
     private func hasCheckpoints(_ folder: String) -> Bool {
         !((try? FileManager.default.contentsOfDirectory(atPath: folder + "/checkpoints")) ?? []).isEmpty
+    }
+
+    /// Deletes a finished run's checkpoints/ (its model/ is what later stages read).
+    private func pruneCheckpoints(_ folder: String) throws {
+        let checkpoints = folder + "/checkpoints"
+        guard !dryRun, !keepCheckpoints, exists(folder + "/model/config.json"), exists(checkpoints) else { return }
+        try FileManager.default.removeItem(atPath: checkpoints)
+        FileHandle.standardError.write(Data("pipeline: removed \(checkpoints) (the run is finished; --keep-checkpoints keeps them)\n".utf8))
     }
 
     /// Runs `srppo ARGS`, echoing the command; logs it and its duration.

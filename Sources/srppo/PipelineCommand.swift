@@ -24,6 +24,8 @@ struct PipelineCommand: ParsableCommand {
           eval/LABEL.json       srppo eval --model M --set data/eval_ood.jsonl [--set data/eval_in_domain.jsonl]
                                 --nll data/heldout_chat.jsonl   (LABEL: pt, sft or sft-seedS, srppo-P-seedS)
           report.html           srppo report
+          A finished run's checkpoints/ are removed once its model/ is written (--keep-checkpoints
+          keeps them): they only serve --resume.
           pipeline.json         the resolved settings; stages.jsonl: seconds per stage; pipeline.log
 
         Settings: --preset (small: about 20 minutes on 2 cores with one seed; large: several hours), \\
@@ -54,6 +56,8 @@ struct PipelineCommand: ParsableCommand {
     @Option(help: "Score PPO rewards through the srppod on this socket (it must serve PT and this run's sft/model).") var daemon: String?
     @Option(help: "Worker threads for every stage.") var threads: Int?
     @Option(help: "Executable that runs the stages' subcommands (default: this srppo).") var srppo: String?
+    @Flag(help: "Keep each finished SFT/PPO run's checkpoints/ (by default removed once its model/ is written; a PPO run's are ~6 GB with SmolLM2).")
+    var keepCheckpoints = false
     @Flag(help: "Print the stages' commands without running them.") var dryRun = false
 
     func run() throws {
@@ -63,7 +67,7 @@ struct PipelineCommand: ParsableCommand {
             settings = settings.overriding(try flagSettings())
             let resolved = try settings.resolved()
             let pipeline = Pipeline(out: out, config: resolved, settings: settings,
-                                    executable: srppo ?? Pipeline.ownExecutable(), dryRun: dryRun)
+                                    executable: srppo ?? Pipeline.ownExecutable(), dryRun: dryRun, keepCheckpoints: keepCheckpoints)
             try pipeline.run()
         }
     }

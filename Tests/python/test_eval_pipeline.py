@@ -209,6 +209,7 @@ def test_pipeline_sft_per_seed_trains_one_sft_per_seed_and_starts_each_ppo_from_
                       "eval-pt", "eval-sft-seed4", "eval-sft-seed7", "eval-srppo-eos-seed4", "eval-srppo-eos-seed7", "compare", "report"]
     for seed in (4, 7):
         assert json.loads((out / f"sft-seed{seed}" / "run-config.json").read_text())["sft"]["seed"] == seed
+        assert not (out / f"sft-seed{seed}" / "checkpoints").exists()   # a finished run's checkpoints go
     assert [c[c.index("--sft") + 1] for c in jsonl(tmp_path / "ppo-calls.jsonl")] == [
         str(out / "sft-seed4" / "model"), str(out / "sft-seed7" / "model")]
     assert json.loads((out / "pipeline.json").read_text())["sft_per_seed"] is True
@@ -356,7 +357,10 @@ def test_pipeline_with_the_real_ppo_stage(srppo_bin, chat_tiny, tmp_path):
     out = tmp_path / "run"
     run_srppo(srppo_bin, "pipeline", "--model", str(chat_tiny), "--out", str(out), "--config", str(config), "--demos", "8",
               "--ppo-prompts", "4", "--eval-tasks", "3", "--ppo-steps", "2", "--seeds", "1", "--placements", "eos,tokenwise",
-              "--threads", "1")
+              "--threads", "1", "--keep-checkpoints")
+    # --keep-checkpoints: the finished runs keep theirs (by default removed, see the sft-per-seed test).
+    assert sorted(p.name for p in (out / "sft" / "checkpoints").iterdir()) and sorted(
+        p.name for p in (out / "ppo-eos-seed1" / "checkpoints").iterdir()) == ["step-000002"]
     for placement in ("eos", "tokenwise"):
         metrics = jsonl(out / f"ppo-{placement}-seed1" / "metrics.jsonl")
         assert [m["step"] for m in metrics] == [1, 2]
