@@ -86,6 +86,10 @@ public final class PPOTrainer {
     var state: PPOState
     /// The rollouts of the latest step (before its updates), for tests and diagnostics.
     public private(set) var lastRollouts: [Rollout] = []
+    /// Whether a step whose update is one minibatch in one epoch takes the old log-probs and values
+    /// from that update's forwards (the same bits, one trunk pass less per network). Off only to
+    /// measure or test the difference.
+    public var reusesUpdateForwards = true
 
     public var step: Int { state.step }
     public var klCoefficient: Double { state.kl.beta }
@@ -190,10 +194,26 @@ public final class PPOTrainer {
         let scoreSeconds = lap()
 
         // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
-        // before any update.
+        // before any update. When the update is one minibatch of the whole step in one epoch, its
+        // training forwards run on exactly these weights: they run now, in the update's order, and the
+        // old log-probs and values come from them (the same bits as separate forwards), so each trunk
+        // runs once per step instead of twice.
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-        let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
-        let headInputs = try critic.headInputs(scoring)
+        let trainActor = state.step >= config.criticWarmupSteps
+        let updateOrder = reusesUpdateForwards && config.epochs == 1 && config.miniBatchSize >= scoring.count
+            ? Self.shuffled(scoring.indices, rng: state.rng).order : nil
+        let actorTape = try updateOrder.flatMap { order in trainActor ? try actor.trainingForward(order.map { scoring[$0] }) : nil }
+        let criticTape = try updateOrder.map { order in try critic.trainingForward(order.map { scoring[$0] }) }
+        var oldLogProbs: [[Float]]
+        if let actorTape, let updateOrder {
+            oldLogProbs = Array(repeating: [], count: scoring.count)
+            for (logProbs, i) in zip(actor.logProbs(actorTape, temperature: config.temperature), updateOrder) { oldLogProbs[i] = logProbs }
+        } else {
+            oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
+        }
+        let headInputs = try criticTape?.headInput ?? critic.headInputs(scoring)
+        // The requests whose rows follow one another in `headInputs`.
+        let headOrder = updateOrder ?? Array(scoring.indices)
         var rollouts: [Rollout] = []
         for i in requests.indices {
             let coherent = config.reward.compute(sft: scores[i].sft, pt: scores[i].pt, endedWithEOS: sampled[i].endedWithEOS)
@@ -210,7 +230,7 @@ public final class PPOTrainer {
             state.valueNormalizer?.update(rollouts.flatMap { PPOMath.rewardsToGo($0.rewards, gamma: config.gamma) })
         }
         var row = 0
-        for i in rollouts.indices {
+        for i in headOrder {
             let n = rollouts[i].response.count
             rollouts[i].values = valueHead.values(headInputs.pointer + row * valueHead.width, rows: n).map(denormalized)
             row += n
@@ -231,18 +251,18 @@ public final class PPOTrainer {
         let prepareSeconds = lap()
 
         // 4. Updates.
-        let trainActor = state.step >= config.criticWarmupSteps
         var totals = UpdateTotals()
-        for _ in 0..<config.epochs {
-            var order = Array(rollouts.indices)
-            var epochRng = state.rng
-            order.shuffle(using: &epochRng)
-            state.rng = epochRng
+        for epoch in 0..<config.epochs {
+            let (order, next) = Self.shuffled(rollouts.indices, rng: state.rng)
+            state.rng = next
+            precondition(updateOrder == nil || order == updateOrder, "the update order changed after the forwards ran")
             var start = 0
             while start < order.count {
                 let batch = order[start..<min(start + config.miniBatchSize, order.count)].map { rollouts[$0] }
-                if trainActor { try updateActor(batch, totals: &totals) }
-                try updateCritic(batch, totals: &totals)
+                // The tapes of step 3 hold exactly this minibatch's forwards.
+                let reuse = epoch == 0 && start == 0
+                if trainActor { try updateActor(batch, tape: reuse ? actorTape : nil, totals: &totals) }
+                try updateCritic(batch, tape: reuse ? criticTape : nil, totals: &totals)
                 start += batch.count
             }
         }
@@ -294,6 +314,14 @@ public final class PPOTrainer {
         ]
     }
 
+    /// `indices` shuffled by a copy of `rng`, and that copy after the shuffle (an epoch's minibatch order).
+    static func shuffled(_ indices: Range<Int>, rng: SeededGenerator) -> (order: [Int], rng: SeededGenerator) {
+        var order = Array(indices)
+        var generator = rng
+        order.shuffle(using: &generator)
+        return (order, generator)
+    }
+
     private func referenceLogProbs(_ scores: RewardScores) -> [Float]? {
         switch config.klReference {
         case .sft: return scores.sft
@@ -311,8 +339,8 @@ public final class PPOTrainer {
     }
 
     /// Clipped policy loss (+ entropy bonus), averaged over the minibatch's tokens.
-    private func updateActor(_ batch: [Rollout], totals: inout UpdateTotals) throws {
-        let tape = try actor.trainingForward(batch.map(\.request))
+    private func updateActor(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
+        let tape = try tape ?? actor.trainingForward(batch.map(\.request))
         let flatOld = batch.flatMap(\.oldLogProbs), flatAdvantages = batch.flatMap(\.advantages)
         let weight = 1 / Double(flatOld.count)
         let full = actor.adapters == nil
@@ -344,8 +372,8 @@ public final class PPOTrainer {
 
     /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together. With
     /// value normalization the loss, and the clip range, are in units of the returns' deviation.
-    private func updateCritic(_ batch: [Rollout], totals: inout UpdateTotals) throws {
-        let tape = try critic.trainingForward(batch.map(\.request))
+    private func updateCritic(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
+        let tape = try tape ?? critic.trainingForward(batch.map(\.request))
         let rows = tape.scoredCount
         let values = valueHead.values(tape.headInput.pointer, rows: rows)
         let oldValues = batch.flatMap(\.values).map(normalized), targets = batch.flatMap(\.returns).map(normalized)
