@@ -86,9 +86,9 @@ public final class PPOTrainer {
     var state: PPOState
     /// The rollouts of the latest step (before its updates), for tests and diagnostics.
     public private(set) var lastRollouts: [Rollout] = []
-    /// Whether a step whose update is one minibatch in one epoch takes the old log-probs and values
-    /// from that update's forwards (the same bits, one trunk pass less per network). Off only to
-    /// measure or test the difference.
+    /// Whether the first minibatch's old log-probs and values come from its update's own training
+    /// forwards (one trunk pass less per network for those requests). Off only to measure or test
+    /// the difference.
     public var reusesUpdateForwards = true
 
     public var step: Int { state.step }
@@ -194,26 +194,26 @@ public final class PPOTrainer {
         let scoreSeconds = lap()
 
         // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
-        // before any update. When the update is one minibatch of the whole step in one epoch, its
-        // training forwards run on exactly these weights: they run now, in the update's order, and the
-        // old log-probs and values come from them (the same bits as separate forwards), so each trunk
-        // runs once per step instead of twice.
+        // before any update. The first minibatch of the first epoch trains on exactly these weights, so
+        // its training forwards run now, give its old log-probs and values (its first ratios are
+        // exactly 1) and are reused by its update: one trunk pass less per network for those requests.
+        // The other requests get plain forwards.
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
         let trainActor = state.step >= config.criticWarmupSteps
-        let updateOrder = reusesUpdateForwards && config.epochs == 1 && config.miniBatchSize >= scoring.count
-            ? Self.shuffled(scoring.indices, rng: state.rng).order : nil
-        let actorTape = try updateOrder.flatMap { order in trainActor ? try actor.trainingForward(order.map { scoring[$0] }) : nil }
-        let criticTape = try updateOrder.map { order in try critic.trainingForward(order.map { scoring[$0] }) }
-        var oldLogProbs: [[Float]]
-        if let actorTape, let updateOrder {
-            oldLogProbs = Array(repeating: [], count: scoring.count)
-            for (logProbs, i) in zip(actor.logProbs(actorTape, temperature: config.temperature), updateOrder) { oldLogProbs[i] = logProbs }
-        } else {
-            oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
+        let firstBatch = reusesUpdateForwards ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
+        let others = scoring.indices.filter { !firstBatch.contains($0) }
+        var actorTape = trainActor && !firstBatch.isEmpty ? try actor.trainingForward(firstBatch.map { scoring[$0] }) : nil
+        var criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] })
+        var oldLogProbs = [[Float]](repeating: [], count: scoring.count)
+        if let actorTape {
+            for (i, logProbs) in zip(firstBatch, actor.logProbs(actorTape, temperature: config.temperature)) { oldLogProbs[i] = logProbs }
         }
-        let headInputs = try criticTape?.headInput ?? critic.headInputs(scoring)
-        // The requests whose rows follow one another in `headInputs`.
-        let headOrder = updateOrder ?? Array(scoring.indices)
+        let plainActor = actorTape == nil ? Array(scoring.indices) : others
+        if !plainActor.isEmpty {
+            let logProbs = try actor.logProbs(plainActor.map { scoring[$0] }, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
+            for (i, row) in zip(plainActor, logProbs) { oldLogProbs[i] = row }
+        }
+        let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] })
         var rollouts: [Rollout] = []
         for i in requests.indices {
             let coherent = config.reward.compute(sft: scores[i].sft, pt: scores[i].pt, endedWithEOS: sampled[i].endedWithEOS)
@@ -229,12 +229,17 @@ public final class PPOTrainer {
         if state.valueNormalizer?.isEmpty == true {
             state.valueNormalizer?.update(rollouts.flatMap { PPOMath.rewardsToGo($0.rewards, gamma: config.gamma) })
         }
-        var row = 0
-        for i in headOrder {
-            let n = rollouts[i].response.count
-            rollouts[i].values = valueHead.values(headInputs.pointer + row * valueHead.width, rows: n).map(denormalized)
-            row += n
+        // Values from the head's inputs, whose rows are the responses of `order` one after another.
+        func assignValues(_ headInputs: UnsafePointer<Float>, _ order: [Int]) {
+            var row = 0
+            for i in order {
+                let n = rollouts[i].response.count
+                rollouts[i].values = valueHead.values(headInputs + row * valueHead.width, rows: n).map(denormalized)
+                row += n
+            }
         }
+        if let criticTape { assignValues(criticTape.headInput.pointer, firstBatch) }
+        if let otherHeadInputs { assignValues(otherHeadInputs.pointer, others) }
         for i in rollouts.indices {
             (rollouts[i].advantages, rollouts[i].returns) = PPOMath.gae(rewards: rollouts[i].rewards, values: rollouts[i].values,
                                                                         gamma: config.gamma, lambda: config.lambda)
@@ -255,14 +260,16 @@ public final class PPOTrainer {
         for epoch in 0..<config.epochs {
             let (order, next) = Self.shuffled(rollouts.indices, rng: state.rng)
             state.rng = next
-            precondition(updateOrder == nil || order == updateOrder, "the update order changed after the forwards ran")
+            precondition(epoch > 0 || firstBatch.isEmpty || Array(order.prefix(config.miniBatchSize)) == firstBatch,
+                         "the first minibatch changed after its forwards ran")
             var start = 0
             while start < order.count {
                 let batch = order[start..<min(start + config.miniBatchSize, order.count)].map { rollouts[$0] }
-                // The tapes of step 3 hold exactly this minibatch's forwards.
+                // Step 3's tapes hold exactly the first minibatch's forwards; they go once used.
                 let reuse = epoch == 0 && start == 0
                 if trainActor { try updateActor(batch, tape: reuse ? actorTape : nil, totals: &totals) }
                 try updateCritic(batch, tape: reuse ? criticTape : nil, totals: &totals)
+                if reuse { (actorTape, criticTape) = (nil, nil) }
                 start += batch.count
             }
         }

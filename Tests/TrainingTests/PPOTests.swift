@@ -348,9 +348,9 @@ final class RecordingScorer: RewardScorer {
 }
 
 extension PPOTests {
-    /// One epoch of one minibatch: the update's forwards give the old log-probs and values. The run is
-    /// bit for bit the one with separate forwards (without shared prefixes, the forwards and heads are
-    /// the same computations), and a tape's log-probs are `logProbs`'s.
+    /// One epoch of one minibatch: the update's forwards give all the old log-probs and values. The
+    /// run is bit for bit the one with separate forwards (without shared prefixes, the forwards and
+    /// heads are the same computations), and a tape's log-probs are `logProbs`'s.
     func testOneMinibatchStepsReuseTheUpdateForwardsAndChangeNothing() throws {
         let (pt, sft) = Self.pair
         var c = Self.config(steps: 3)
@@ -370,5 +370,28 @@ extension PPOTests {
         XCTAssertEqual(reused.run.readMetrics().map(Self.deterministic), expected)
         XCTAssertEqual(reused.lastRollouts.map(\.oldLogProbs), separate.lastRollouts.map(\.oldLogProbs))
         XCTAssertEqual(reused.lastRollouts.map(\.values), separate.lastRollouts.map(\.values))
+    }
+
+    /// Several minibatches over two epochs: only the first minibatch reuses its forwards; every old
+    /// log-prob and value is what separate forwards give (the same rows in other batches: equal up to
+    /// the GEMM's summation order).
+    func testTheFirstMinibatchReusesItsForwardsInLongerUpdates() throws {
+        let (pt, sft) = Self.pair
+        var c = Self.config(steps: 1)
+        c.epochs = 2
+        c.miniBatchSize = c.responsesPerStep / 2
+        let separate = try trainer(pt: pt, sft: sft, config: c)
+        separate.reusesUpdateForwards = false
+        try separate.run()
+        let reused = try trainer(pt: pt, sft: sft, config: c)
+        try reused.run()
+        XCTAssertEqual(reused.lastRollouts.map(\.response), separate.lastRollouts.map(\.response))
+        for (a, b) in zip(reused.lastRollouts, separate.lastRollouts) {
+            for (x, y) in zip(a.oldLogProbs, b.oldLogProbs) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+            for (x, y) in zip(a.values, b.values) { XCTAssertEqual(x, y, accuracy: 1e-5 * max(1, abs(y))) }
+        }
+        let after = reused.run.readMetrics().map(Self.deterministic), before = separate.run.readMetrics().map(Self.deterministic)
+        XCTAssertEqual(after.count, 1)
+        for (key, value) in before[0] { XCTAssertEqual(after[0][key] ?? .nan, value, accuracy: 1e-4 * max(1, abs(value)), key) }
     }
 }
