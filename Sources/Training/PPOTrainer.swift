@@ -86,6 +86,10 @@ public final class PPOTrainer {
     var state: PPOState
     /// The rollouts of the latest step (before its updates), for tests and diagnostics.
     public private(set) var lastRollouts: [Rollout] = []
+    /// Whether the first minibatch's old log-probs and values come from its update's own training
+    /// forwards (one trunk pass less per network for those requests). Off only to measure or test
+    /// the difference.
+    public var reusesUpdateForwards = true
 
     public var step: Int { state.step }
     public var klCoefficient: Double { state.kl.beta }
@@ -190,10 +194,26 @@ public final class PPOTrainer {
         let scoreSeconds = lap()
 
         // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
-        // before any update.
+        // before any update. The first minibatch of the first epoch trains on exactly these weights, so
+        // its training forwards run now, give its old log-probs and values (its first ratios are
+        // exactly 1) and are reused by its update: one trunk pass less per network for those requests.
+        // The other requests get plain forwards.
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-        let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
-        let headInputs = try critic.headInputs(scoring)
+        let trainActor = state.step >= config.criticWarmupSteps
+        let firstBatch = reusesUpdateForwards ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
+        let others = scoring.indices.filter { !firstBatch.contains($0) }
+        var actorTape = trainActor && !firstBatch.isEmpty ? try actor.trainingForward(firstBatch.map { scoring[$0] }) : nil
+        var criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] })
+        var oldLogProbs = [[Float]](repeating: [], count: scoring.count)
+        if let actorTape {
+            for (i, logProbs) in zip(firstBatch, actor.logProbs(actorTape, temperature: config.temperature)) { oldLogProbs[i] = logProbs }
+        }
+        let plainActor = actorTape == nil ? Array(scoring.indices) : others
+        if !plainActor.isEmpty {
+            let logProbs = try actor.logProbs(plainActor.map { scoring[$0] }, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
+            for (i, row) in zip(plainActor, logProbs) { oldLogProbs[i] = row }
+        }
+        let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] })
         var rollouts: [Rollout] = []
         for i in requests.indices {
             let coherent = config.reward.compute(sft: scores[i].sft, pt: scores[i].pt, endedWithEOS: sampled[i].endedWithEOS)
@@ -209,12 +229,17 @@ public final class PPOTrainer {
         if state.valueNormalizer?.isEmpty == true {
             state.valueNormalizer?.update(rollouts.flatMap { PPOMath.rewardsToGo($0.rewards, gamma: config.gamma) })
         }
-        var row = 0
-        for i in rollouts.indices {
-            let n = rollouts[i].response.count
-            rollouts[i].values = valueHead.values(headInputs.pointer + row * valueHead.width, rows: n).map(denormalized)
-            row += n
+        // Values from the head's inputs, whose rows are the responses of `order` one after another.
+        func assignValues(_ headInputs: UnsafePointer<Float>, _ order: [Int]) {
+            var row = 0
+            for i in order {
+                let n = rollouts[i].response.count
+                rollouts[i].values = valueHead.values(headInputs + row * valueHead.width, rows: n).map(denormalized)
+                row += n
+            }
         }
+        if let criticTape { assignValues(criticTape.headInput.pointer, firstBatch) }
+        if let otherHeadInputs { assignValues(otherHeadInputs.pointer, others) }
         for i in rollouts.indices {
             (rollouts[i].advantages, rollouts[i].returns) = PPOMath.gae(rewards: rollouts[i].rewards, values: rollouts[i].values,
                                                                         gamma: config.gamma, lambda: config.lambda)
@@ -231,18 +256,20 @@ public final class PPOTrainer {
         let prepareSeconds = lap()
 
         // 4. Updates.
-        let trainActor = state.step >= config.criticWarmupSteps
         var totals = UpdateTotals()
-        for _ in 0..<config.epochs {
-            var order = Array(rollouts.indices)
-            var epochRng = state.rng
-            order.shuffle(using: &epochRng)
-            state.rng = epochRng
+        for epoch in 0..<config.epochs {
+            let (order, next) = Self.shuffled(rollouts.indices, rng: state.rng)
+            state.rng = next
+            precondition(epoch > 0 || firstBatch.isEmpty || Array(order.prefix(config.miniBatchSize)) == firstBatch,
+                         "the first minibatch changed after its forwards ran")
             var start = 0
             while start < order.count {
                 let batch = order[start..<min(start + config.miniBatchSize, order.count)].map { rollouts[$0] }
-                if trainActor { try updateActor(batch, totals: &totals) }
-                try updateCritic(batch, totals: &totals)
+                // Step 3's tapes hold exactly the first minibatch's forwards; they go once used.
+                let reuse = epoch == 0 && start == 0
+                if trainActor { try updateActor(batch, tape: reuse ? actorTape : nil, totals: &totals) }
+                try updateCritic(batch, tape: reuse ? criticTape : nil, totals: &totals)
+                if reuse { (actorTape, criticTape) = (nil, nil) }
                 start += batch.count
             }
         }
@@ -294,6 +321,14 @@ public final class PPOTrainer {
         ]
     }
 
+    /// `indices` shuffled by a copy of `rng`, and that copy after the shuffle (an epoch's minibatch order).
+    static func shuffled(_ indices: Range<Int>, rng: SeededGenerator) -> (order: [Int], rng: SeededGenerator) {
+        var order = Array(indices)
+        var generator = rng
+        order.shuffle(using: &generator)
+        return (order, generator)
+    }
+
     private func referenceLogProbs(_ scores: RewardScores) -> [Float]? {
         switch config.klReference {
         case .sft: return scores.sft
@@ -311,8 +346,8 @@ public final class PPOTrainer {
     }
 
     /// Clipped policy loss (+ entropy bonus), averaged over the minibatch's tokens.
-    private func updateActor(_ batch: [Rollout], totals: inout UpdateTotals) throws {
-        let tape = try actor.trainingForward(batch.map(\.request))
+    private func updateActor(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
+        let tape = try tape ?? actor.trainingForward(batch.map(\.request))
         let flatOld = batch.flatMap(\.oldLogProbs), flatAdvantages = batch.flatMap(\.advantages)
         let weight = 1 / Double(flatOld.count)
         let full = actor.adapters == nil
@@ -344,8 +379,8 @@ public final class PPOTrainer {
 
     /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together. With
     /// value normalization the loss, and the clip range, are in units of the returns' deviation.
-    private func updateCritic(_ batch: [Rollout], totals: inout UpdateTotals) throws {
-        let tape = try critic.trainingForward(batch.map(\.request))
+    private func updateCritic(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
+        let tape = try tape ?? critic.trainingForward(batch.map(\.request))
         let rows = tape.scoredCount
         let values = valueHead.values(tape.headInput.pointer, rows: rows)
         let oldValues = batch.flatMap(\.values).map(normalized), targets = batch.flatMap(\.returns).map(normalized)

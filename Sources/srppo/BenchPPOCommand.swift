@@ -39,6 +39,8 @@ struct BenchPPOCommand: ParsableCommand {
     @Option(help: "Train actor and critic as LoRA adapters of this rank (default: full fine-tuning).") var loraRank: Int?
     @Flag(help: "Forward the prompt its samples share once (scoring and the actor's old log-probs), as `srppo ppo --share-prefixes`.")
     var sharePrefixes = false
+    @Flag(help: "Run the first minibatch's old log-probs and values as separate forwards instead of taking them from its update's forwards (the difference the reuse makes).")
+    var separateForwards = false
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
     @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
@@ -83,6 +85,7 @@ struct BenchPPOCommand: ParsableCommand {
                                          sampler: KVCacheSampler(maxBatch: generateBatch),
                                          endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
                                          config: c, run: RunFolder(path: folder))
+            trainer.reusesUpdateForwards = !separateForwards
             for _ in 0..<warmup { _ = try trainer.trainStep() }
             let phases = ["seconds_step", "seconds_generate", "seconds_score", "seconds_prepare", "seconds_train"]
             var samples: [String: [Double]] = [:]
@@ -102,6 +105,7 @@ struct BenchPPOCommand: ParsableCommand {
                 "threads": Parallel.threads, "responses_per_step": c.responsesPerStep, "prompts_per_step": promptsPerStep,
                 "samples_per_prompt": samplesPerPrompt, "max_new_tokens": maxNewTokens, "epochs": epochs, "mini_batch_size": miniBatchSize,
                 "training": loraRank.map { "LoRA rank \($0), all projections" } ?? "full fine-tuning", "share_prefixes": sharePrefixes,
+                "reuses_update_forwards": !separateForwards,
                 "response_tokens_per_step": Bench.median(tokens), "response_tokens_per_s": Bench.round(Bench.median(tokens) / step, 2),
             ]
             for p in phases {
