@@ -19,7 +19,7 @@ final class PolicyStartTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
 
-    func run(_ start: PolicyStart, lora: LoRAConfig?) throws -> (PPOTrainer, [[String: Double]]) {
+    func train(_ start: PolicyStart, lora: LoRAConfig?) throws -> (PPOTrainer, [[String: Double]]) {
         let (pt, sft) = PPOTests.pair
         var c = PPOTests.config(steps: 3)
         c.promptsPerStep = 4
@@ -40,8 +40,8 @@ final class PolicyStartTests: XCTestCase {
         let sft = PPOTests.pair.sft
         let image = try WeightImage(name: "sft", model: sft, hugePages: .off)
         let lora = LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v, .up])
-        let (onImage, trajectory) = try run(try imageStart(image), lora: lora)
-        let (_, expected) = try run(.copies(of: sft), lora: lora)
+        let (onImage, trajectory) = try train(try imageStart(image), lora: lora)
+        let (_, expected) = try train(.copies(of: sft), lora: lora)
         XCTAssertEqual(trajectory.count, 3)
         XCTAssertEqual(trajectory, expected, "LoRA on the image's base trained differently from LoRA on heap copies")
 
@@ -53,16 +53,19 @@ final class PolicyStartTests: XCTestCase {
         // The kernel refuses to make it writable (the image is sealed against writes), so no code path
         // of the trainer can change the base another process scores with.
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        XCTAssertEqual(mprotect(UnsafeMutableRawPointer(base.floats), page, PROT_READ | PROT_WRITE), -1)
-        XCTAssertEqual(errno, EACCES)
+        let result = mprotect(UnsafeMutableRawPointer(base.floats), page, PROT_READ | PROT_WRITE)
+        let code = errno
+        XCTAssertEqual(result, -1)
+        XCTAssertEqual(code, EACCES)
         XCTAssertEqual(SHA256.hex(base.bytes), image.manifest.sha256, "the base changed during training")
+        withExtendedLifetime(base) {}    // the pointers above read its mapping
     }
 
     func testFullFineTuningMapsTheImageCopyOnWriteAndTrainsAsOnHeapCopies() throws {
         let sft = PPOTests.pair.sft
         let image = try WeightImage(name: "sft", model: sft, hugePages: .off)
-        let (onImage, trajectory) = try run(try imageStart(image), lora: nil)
-        let (_, expected) = try run(.copies(of: sft), lora: nil)
+        let (onImage, trajectory) = try train(try imageStart(image), lora: nil)
+        let (_, expected) = try train(.copies(of: sft), lora: nil)
         XCTAssertEqual(trajectory, expected, "full fine-tuning from the image trained differently from heap copies")
 
         // Actor and critic each have their own copy-on-write mapping; both moved, the image did not.
@@ -72,7 +75,9 @@ final class PolicyStartTests: XCTestCase {
         XCTAssertEqual(actor.mode, .private)
         XCTAssertNotEqual(SHA256.hex(actor.bytes), image.manifest.sha256, "the actor did not train")
         XCTAssertNotEqual(SHA256.hex(critic.bytes), image.manifest.sha256, "the critic did not train")
-        XCTAssertEqual(SHA256.hex(try image.map(mode: .shared).bytes), image.manifest.sha256, "training wrote into the image")
+        let view = try image.map(mode: .shared)
+        XCTAssertEqual(SHA256.hex(view.bytes), image.manifest.sha256, "training wrote into the image")
+        withExtendedLifetime((view, actor, critic)) {}    // the pointers above read their mappings
     }
 
     func testABF16ImageIsRefusedAsAStartWithAnExplanation() throws {
