@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds
         .target(name: "Client", dependencies: [
-            "Reward", "Transformer", "WeightImage", "WireProtocol",
+            "Reward", "Training", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client",
+                                                         "WeightImage"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),

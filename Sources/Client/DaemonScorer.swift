@@ -18,6 +18,8 @@ public final class DaemonScorer: RewardScorer {
     public let limits: Limits
     /// Element type of the served SFT image: the dtype its hash is taken in.
     public let sftDType: WeightDType
+    /// The served SFT model as the daemon describes it (image name, checkpoint path, architecture).
+    public let servedSFT: ModelDescription
 
     /// Connects as `clientName` (say "ppo-seed3") and reads the served models. `retryBudget`: seconds a
     /// request keeps being retried while the daemon is unreachable, busy or restarting.
@@ -35,6 +37,7 @@ public final class DaemonScorer: RewardScorer {
             throw DaemonClientError.unexpectedAnswer(status: 200, body: "the daemon serves SFT as '\(sft.dtype)' weights, which this client does not know")
         }
         sftDType = dtype
+        servedSFT = sft
     }
 
     public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {

@@ -94,12 +94,20 @@ public final class PPOTrainer {
     public var step: Int { state.step }
     public var klCoefficient: Double { state.kl.beta }
 
-    /// `sft` is copied into actor and critic (with their adapters when LoRA is used). `endTokens`
-    /// (`PromptResponseEncoder.endTokens`; nil: the SFT model's EOS ids) end every response.
-    public init(sft: LlamaModel, prompts: [TokenizedExample], scorer: RewardScorer, sampler: ResponseSampler,
+    /// Actor and critic start from `sft`: heap copies, or with LoRA adapters on its parameters.
+    public convenience init(sft: LlamaModel, prompts: [TokenizedExample], scorer: RewardScorer, sampler: ResponseSampler,
+                            endTokens: Set<Int32>? = nil, config: PPOConfig, run: RunFolder) throws {
+        try self.init(start: .copies(of: sft), prompts: prompts, scorer: scorer, sampler: sampler, endTokens: endTokens,
+                      config: config, run: run)
+    }
+
+    /// Actor and critic start from `start` (a fully trained network gets private weights; a LoRA
+    /// network adapters on the shared base). `endTokens` (`PromptResponseEncoder.endTokens`; nil: the
+    /// SFT model's EOS ids) end every response.
+    public init(start: PolicyStart, prompts: [TokenizedExample], scorer: RewardScorer, sampler: ResponseSampler,
                 endTokens: Set<Int32>? = nil, config: PPOConfig, run: RunFolder) throws {
         guard !prompts.isEmpty else { throw TrainingError.badRun(path: run.path, problem: "no prompts for PPO") }
-        let endTokens = endTokens ?? Set(sft.config.eosTokenIds.map(Int32.init))
+        let endTokens = endTokens ?? Set(start.config.eosTokenIds.map(Int32.init))
         guard !endTokens.isEmpty else {
             throw TrainingError.badRun(path: run.path, problem: "the SFT model names no EOS token: the coherent reward sits on EOS")
         }
@@ -110,9 +118,9 @@ public final class PPOTrainer {
         self.scorer = scorer
         self.sampler = sampler
         self.endTokens = endTokens
-        actor = Self.copy(sft, lora: config.actorLoRA, seed: config.seed &+ 11)
-        critic = Self.copy(sft, lora: config.criticLoRA, seed: config.seed &+ 12)
-        valueHead = ValueHead(width: sft.config.hiddenSize)
+        actor = try start.network(lora: config.actorLoRA, seed: config.seed &+ 11)
+        critic = try start.network(lora: config.criticLoRA, seed: config.seed &+ 12)
+        valueHead = ValueHead(width: start.config.hiddenSize)
         actorParameters = actor.adapters.map(TrainableParameters.adapters) ?? .fullModel(actor)
         criticParameters = critic.adapters.map(TrainableParameters.adapters) ?? .fullModel(critic)
         headParameters = valueHead.trainable
@@ -125,16 +133,6 @@ public final class PPOTrainer {
         state = PPOState(step: 0, cursor: 0, order: order, rng: rng,
                          kl: KLController(beta: config.klCoefficient, target: config.klTarget, horizon: config.klHorizon),
                          valueNormalizer: config.valueNormalizationDecay.map(ValueNormalizer.init), frozen: scorer.models)
-    }
-
-    /// A trainable copy of the SFT weights. With LoRA, the copy shares nothing it writes: only the
-    /// adapters train, so the base buffer could be shared; a private copy keeps actor and critic
-    /// independent of whoever else holds `sft`.
-    static func copy(_ sft: LlamaModel, lora: LoRAConfig?, seed: UInt64) -> LlamaModel {
-        let model = LlamaModel(config: sft.config)
-        model.copyParameters(from: sft)
-        if let lora { model.adapters = LoRAAdapters(config: lora, model: sft.config, seed: seed) }
-        return model
     }
 
     // MARK: Loop

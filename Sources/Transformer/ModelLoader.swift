@@ -12,6 +12,13 @@ public enum ModelSource {
 public struct LoadedModel {
     public let model: LlamaModel
     public let source: ModelSource
+
+    /// `model` with the files its tokenizer comes from (a model made elsewhere, e.g. on a weight
+    /// image, whose checkpoint is `source`).
+    public init(model: LlamaModel, source: ModelSource) {
+        self.model = model
+        self.source = source
+    }
 }
 
 /// Loads LLaMA-family checkpoints into the engine's flat fp32 layout. Accepts a GGUF file, a
@@ -30,6 +37,18 @@ public enum ModelLoader {
             return try loadHuggingFace(folder: (path as NSString).deletingLastPathComponent, weightsFile: path)
         }
         return try loadGGUF(path: path)
+    }
+
+    /// Where the checkpoint at `path` keeps its tokenizer, without loading its weights: the folder of
+    /// a Hugging Face checkpoint, or the GGUF file (mapped; its metadata holds the vocabulary).
+    public static func source(path: String) throws -> ModelSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelFileError.cannotOpen(path: path, reason: "no such file or directory")
+        }
+        if isDirectory.boolValue { return .huggingFace(folder: path) }
+        if path.hasSuffix(".safetensors") { return .huggingFace(folder: (path as NSString).deletingLastPathComponent) }
+        return .gguf(try GGUFFile(path: path))
     }
 
     // MARK: GGUF

@@ -20,8 +20,13 @@ struct PPOCommand: ParsableCommand {
         tokenizer and chat template (pre-tokenized {"prompt_ids":[…]} works too).
 
         Several trainers can share one srppod: each names itself to the daemon (--client, default \
-        ppo-<run folder>-<pid>) and gets its fair share of the scheduler. The actor and critic still \
-        start from --sft, which must be the SFT model the daemon serves (checked by content hash).
+        ppo-<run folder>-<pid>) and gets its fair share of the scheduler. With --daemon, actor and \
+        critic start from the daemon's SFT weight image, received by descriptor from its image socket \
+        (--daemon-images): nothing is loaded from disk. Fully trained networks map it copy-on-write; \
+        LoRA networks (--actor-lora-rank, --critic-lora-rank) use it read-only as their base, one \
+        physical copy for the daemon and every trainer on the host. --sft is then optional: when given, \
+        its content hash must equal the daemon's (the actor must start from the reward's SFT); the \
+        tokenizer comes from the daemon's SFT checkpoint. --sft-from-disk loads --sft instead.
 
         The run folder gets run-config.json, metrics.jsonl (one line per step: reward, KL to SFT and \
         PT, clip fractions, entropy, value loss, explained variance, lengths, EOS and truncation \
@@ -32,14 +37,16 @@ struct PPOCommand: ParsableCommand {
         Example:
           srppo ppo --pt SmolLM2-135M-Instruct.Q4_1.gguf --sft runs/sft/model \\
                     --prompts runs/data/demonstrations.jsonl --prompts runs/data/ppo_prompts.jsonl --out runs/ppo
-          srppo ppo --daemon /run/srppod/http.sock --sft runs/sft/model --prompts prompts.jsonl --out runs/ppo-seed1 --seed 1
+          srppo ppo --daemon /run/srppod/http.sock --prompts prompts.jsonl --out runs/ppo-seed1 --seed 1 --actor-lora-rank 8
           srppo ppo --out runs/ppo --resume
         """
     )
 
     @Option(help: "Pretrained model (frozen; without --daemon).") var pt: String?
-    @Option(help: "SFT model (frozen reference; actor and critic start from it).") var sft: String?
+    @Option(help: "SFT model (frozen reference; actor and critic start from it). Optional with --daemon.") var sft: String?
     @Option(help: "Score with the srppod listening on this HTTP socket instead of loading PT and SFT here.") var daemon: String?
+    @Option(help: "The daemon's weight-image socket (default: images.sock beside the --daemon socket).") var daemonImages: String?
+    @Flag(help: "With --daemon, start actor and critic from --sft on disk instead of the daemon's image.") var sftFromDisk = false
     @Option(help: "Client name given to the daemon (default: ppo-<run folder>-<pid>).") var client: String?
     @Option(help: "Prompt file (JSONL); repeat for several. Demonstration files work too.") var prompts: [String] = []
     @Option(help: "Run folder.") var out: String
@@ -88,7 +95,8 @@ struct PPOCommand: ParsableCommand {
         var command = "ppo"
         /// nil when the run scores through a daemon.
         var pt: String?
-        var sft: String
+        /// nil when the run started from a daemon's SFT image without --sft.
+        var sft: String?
         var prompts: [String]
         var ppo: PPOConfig
     }
@@ -97,23 +105,25 @@ struct PPOCommand: ParsableCommand {
         if daemon != nil, pt != nil { throw ValidationError("give either --daemon or --pt, not both (the daemon serves PT)") }
         if daemon == nil, client != nil { throw ValidationError("--client needs --daemon") }
         if daemon != nil, sharePrefixes { throw ValidationError("--share-prefixes applies to in-process scoring, not --daemon") }
+        if daemon == nil, daemonImages != nil || sftFromDisk { throw ValidationError("--daemon-images and --sft-from-disk need --daemon") }
+        if daemonImages != nil, sftFromDisk { throw ValidationError("give --daemon-images or --sft-from-disk, not both") }
         if let client, let problem = WireProtocol.nameProblem(client) { throw ValidationError("--client \(problem)") }
         guard generateBatch >= 1 else { throw ValidationError("--generate-batch must be at least 1") }
     }
 
     func run() throws {
         if let threads { Parallel.threads = threads }
+        let started = DispatchTime.now()
         try CLI.orExit {
             let folder = try RunFolder(path: out)
             let runConfig = try resolveConfig(folder)
-            let sftModel = try ModelLoader.load(path: runConfig.sft)
-            let scorer = try makeScorer(runConfig, sft: sftModel.model)
+            let (scorer, sftModel, start) = try prepare(runConfig)
             let textEncoder = try TextEncoding.promptResponseEncoder(for: sftModel)
             let encoder = textEncoder.map(TokenizerRecordEncoder.init)
             let limits = DataLoader.Limits(vocabularySize: sftModel.model.config.vocabSize, maxLength: sftModel.model.config.maxPositions)
             var examples: [TokenizedExample] = []
             for file in runConfig.prompts { examples += try DataLoader.prompts(path: file, encoder: encoder, limits: limits) }
-            let trainer = try PPOTrainer(sft: sftModel.model, prompts: examples, scorer: scorer,
+            let trainer = try PPOTrainer(start: start, prompts: examples, scorer: scorer,
                                          sampler: KVCacheSampler(maxBatch: generateBatch),
                                          endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
                                          config: runConfig.ppo, run: folder)
@@ -125,6 +135,8 @@ struct PPOCommand: ParsableCommand {
                 try folder.saveConfig(runConfig)
                 FileHandle.standardError.write(Data("ppo: \(examples.count) prompts, \(runConfig.ppo.steps) steps of \(runConfig.ppo.responsesPerStep) responses\n".utf8))
             }
+            let startup = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+            FileHandle.standardError.write(Data("ppo: actor and critic from \(start.origin); start-up \(String(format: "%.3f", startup)) s (command start to first rollout)\n".utf8))
             try trainer.run(maxSteps: maxSteps)
             if trainer.step == runConfig.ppo.steps {
                 try folder.writeFinalModel { try TextEncoding.saveModel(trainer.actor, tokenizerOf: sftModel, to: $0) }
@@ -133,25 +145,42 @@ struct PPOCommand: ParsableCommand {
         }
     }
 
-    /// PT and SFT scoring: srppod's (whose SFT must be the one the actor starts from) or in-process.
-    private func makeScorer(_ runConfig: RunConfig, sft: LlamaModel) throws -> RewardScorer {
-        if let daemon {
-            let name = client ?? Self.defaultClientName(out: out)
-            let scorer = try DaemonScorer(socketPath: daemon, clientName: name)
-            let local = WeightImage.contentHash(of: sft, dtype: scorer.sftDType)
-            guard scorer.models.sft == local else {
-                throw CLI.Failure(description: "the daemon serves SFT \(scorer.models.sft.prefix(12)), but --sft \(runConfig.sft) is \(local.prefix(12)): the actor must start from the reward's SFT")
+    /// PT and SFT scoring, the SFT model (for its tokenizer and end tokens) and where actor and critic
+    /// start: in-process, everything from disk; with a daemon, its scoring and (unless --sft-from-disk)
+    /// its SFT image, which must be the SFT the reward uses.
+    private func prepare(_ runConfig: RunConfig) throws -> (RewardScorer, LoadedModel, PolicyStart) {
+        guard let daemon else {
+            guard let pt = runConfig.pt, let sftPath = runConfig.sft else {
+                throw CLI.Failure(description: "\(out) was started against a daemon: resume it with --daemon SOCKET")
             }
-            FileHandle.standardError.write(Data("ppo: scoring through \(daemon) as client \(name)\n".utf8))
-            return scorer
+            let sft = try ModelLoader.load(path: sftPath)
+            let scorer = try EmbeddedScorer(pt: try ModelLoader.load(path: pt).model, sft: sft.model)
+            scorer.sharePrefixes = runConfig.ppo.sharePrefixes
+            return (scorer, sft, .copies(of: sft.model, origin: sftPath))
         }
-        guard let pt = runConfig.pt else {
-            throw CLI.Failure(description: "\(out) was started against a daemon: resume it with --daemon SOCKET")
+        let name = client ?? Self.defaultClientName(out: out)
+        let scorer = try DaemonScorer(socketPath: daemon, clientName: name)
+        FileHandle.standardError.write(Data("ppo: scoring through \(daemon) as client \(name)\n".utf8))
+        if let sftPath = runConfig.sft {
+            // The guard: the reward's SFT is the model the actor starts from.
+            let local = try ModelLoader.load(path: sftPath)
+            let hash = WeightImage.contentHash(of: local.model, dtype: scorer.sftDType)
+            guard scorer.models.sft == hash else {
+                throw CLI.Failure(description: "the daemon serves SFT \(scorer.models.sft.prefix(12)), but --sft \(sftPath) is \(hash.prefix(12)): the actor must start from the reward's SFT")
+            }
+            if sftFromDisk { return (scorer, local, .copies(of: local.model, origin: sftPath)) }
+        } else if sftFromDisk {
+            throw CLI.Failure(description: "--sft-from-disk needs --sft PATH")
         }
-        let ptModel = try ModelLoader.load(path: pt).model
-        let scorer = try EmbeddedScorer(pt: ptModel, sft: sft)
-        scorer.sharePrefixes = runConfig.ppo.sharePrefixes
-        return scorer
+        let images = daemonImages ?? ((daemon as NSString).deletingLastPathComponent as NSString).appendingPathComponent("images.sock")
+        let imageName = scorer.servedSFT.identity.image
+        let received = try WeightImageClient(socketPath: images).fetch(name: imageName, expectedSHA256: scorer.models.sft)
+        let start = try PolicyStart.image(received, origin: "image '\(imageName)' of \(images)")
+        guard let checkpoint = runConfig.sft ?? scorer.servedSFT.source else {
+            throw CLI.Failure(description: "the daemon does not say which checkpoint its SFT came from: give --sft PATH for the tokenizer")
+        }
+        let sftModel = LoadedModel(model: try received.map(mode: .shared).makeModel(), source: try ModelLoader.source(path: checkpoint))
+        return (scorer, sftModel, start)
     }
 
     /// ppo-<run folder name>-<pid>, cut to the characters and length the daemon accepts.
@@ -168,8 +197,8 @@ struct PPOCommand: ParsableCommand {
             }
             return try folder.loadConfig(RunConfig.self)
         }
-        guard pt != nil || daemon != nil, let sft, !prompts.isEmpty else {
-            throw CLI.Failure(description: "a new run needs --pt (or --daemon), --sft and at least one --prompts file (or --resume)")
+        guard pt != nil || daemon != nil, sft != nil || daemon != nil, !prompts.isEmpty else {
+            throw CLI.Failure(description: "a new run needs --pt and --sft (or --daemon) and at least one --prompts file (or --resume)")
         }
         if !folder.checkpoints().isEmpty {
             throw CLI.Failure(description: "\(out) already has checkpoints: use --resume to continue it, or another --out")

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Memory of srppod plus N concurrent PPO trainers on one host (BENCHMARKS.md, "Many trainers on one
+host"): each process's Rss, Pss and private memory from /proc/PID/smaps_rollup, sampled once every
+trainer has finished a step (optimizer state allocated, activations at their peak), and the total
+Pss against one image set (the daemon's PT and SFT images): Pss counts a shared page once over all
+the processes that map it, so the total is what the host really spends.
+
+    python3 scripts/trainers_memory.py --model "$(cat ~/.cache/srppo/smollm2.path)" --trainers 1,4,8 --lora-rank 8
+    python3 scripts/trainers_memory.py --model ... --trainers 1 --full     # full fine-tuning, for contrast
+    python3 scripts/trainers_memory.py --model ... --startup                # start-up: image vs checkpoint on disk
+
+--sft names the SFT checkpoint the daemon serves (default: the model exported in Hugging Face
+layout, so PT and SFT are the same weights and the daemon keeps one image).
+
+Needs `swift build -c release` (srppo, srppod). Prints a Markdown table.
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = ROOT / ".build" / "release"
+MIB = 1024 * 1024
+
+
+def smaps_rollup(pid):
+    values = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                values[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    values["Private"] = values.get("Private_Clean", 0) + values.get("Private_Dirty", 0) + values.get("Private_Hugetlb", 0)
+    values["Shared"] = values.get("Shared_Clean", 0) + values.get("Shared_Dirty", 0) + values.get("Shared_Hugetlb", 0)
+    return values
+
+
+def wait_for_line(process, event, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise SystemExit(f"srppod exited: {process.stderr.read()}")
+        if json.loads(line).get("event") == event:
+            return json.loads(line)
+    raise SystemExit(f"srppod: no '{event}' within {timeout} s")
+
+
+def sft_checkpoint(model, sft, work):
+    if sft:
+        return pathlib.Path(sft)
+    exported = work / "sft"
+    if not exported.exists():
+        subprocess.run([BIN / "srppo", "export", "--model", model, "--out", str(exported)], check=True, capture_output=True)
+    return exported
+
+
+def start_daemon(model, sft, work):
+    http, images = work / "http.sock", work / "images.sock"
+    daemon = subprocess.Popen([BIN / "srppod", "--pt", model, "--sft", str(sft), "--socket", str(http), "--image-socket", str(images),
+                               "--hugepages", "off", "--log", "stderr"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready = wait_for_line(daemon, "ready")
+    prompts = work / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Write one sentence about the number {i}."}]})
+                               + "\n" for i in range(64)))
+    return daemon, http, images, prompts, ready
+
+
+def startup(model, sft, work, runs=3):
+    """Seconds from command start to the first rollout, from the daemon's image and from --sft on disk."""
+    daemon, http, images, prompts, _ = start_daemon(model, sft, work)
+    try:
+        print("| start of actor and critic | start-up, median of 3 (s) | runs (s) |")
+        print("| --- | --- | --- |")
+        for label, extra in [("daemon's image", ["--daemon-images", str(images)]), ("--sft from disk", ["--sft", str(sft), "--sft-from-disk"])]:
+            seconds = []
+            for i in range(runs):
+                out = work / f"startup-{len(seconds)}-{label[0]}"
+                shutil.rmtree(out, ignore_errors=True)
+                run = subprocess.run([BIN / "srppo", "ppo", "--daemon", str(http), *extra, "--prompts", str(prompts), "--steps", "1",
+                                      "--prompts-per-step", "1", "--samples-per-prompt", "1", "--max-new-tokens", "1", "--out", str(out)],
+                                     capture_output=True, text=True, check=True)
+                line = next(l for l in run.stderr.splitlines() if "start-up" in l)
+                seconds.append(float(line.split("start-up ")[1].split(" s")[0]))
+            print(f"| {label} | {sorted(seconds)[len(seconds) // 2]:.3f} | {', '.join(f'{s:.3f}' for s in seconds)} |", flush=True)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+
+def measure(model, sft, trainers, networks, work, steps_before_sampling=1):
+    daemon, http, images, prompts, ready = start_daemon(model, sft, work)
+    processes = []
+    try:
+        image_bytes = sum(m["data_bytes"] for m in ready["models"]) if "models" in ready else None
+        for n in range(trainers):
+            out = work / f"run-{len(networks)}-{trainers}-{n}"
+            shutil.rmtree(out, ignore_errors=True)
+            processes.append((out, subprocess.Popen(
+                [BIN / "srppo", "ppo", "--daemon", str(http), "--daemon-images", str(images), "--prompts", str(prompts),
+                 "--steps", "1000", "--prompts-per-step", "2", "--samples-per-prompt", "2", "--max-new-tokens", "16",
+                 "--threads", "1", "--client", f"mem-{n}", "--out", str(out), *networks],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        deadline = time.monotonic() + 1800
+        for out, process in processes:
+            metrics = out / "metrics.jsonl"
+            while not (metrics.exists() and len(metrics.read_text().splitlines()) >= steps_before_sampling):
+                if process.poll() is not None:
+                    raise SystemExit(f"trainer {out} exited {process.returncode}: {process.stderr.read()}")
+                if time.monotonic() > deadline:
+                    raise SystemExit("trainers too slow")
+                time.sleep(0.2)
+        rows = [("srppod", smaps_rollup(daemon.pid))] + [(f"trainer {i + 1}", smaps_rollup(p.pid)) for i, (_, p) in enumerate(processes)]
+        return rows, image_bytes
+    finally:
+        for _, process in processes:
+            process.kill()
+            process.wait()
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--trainers", default="1,4,8", help="comma-separated counts")
+    parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    parser.add_argument("--sft", help="SFT checkpoint the daemon serves (default: the model exported)")
+    parser.add_argument("--startup", action="store_true", help="measure start-up instead of memory")
+    args = parser.parse_args()
+    networks = [] if args.full else ["--actor-lora-rank", str(args.lora_rank), "--critic-lora-rank", str(args.lora_rank)]
+    kind = "full fine-tuning" if args.full else f"LoRA rank {args.lora_rank} (actor and critic)"
+    with tempfile.TemporaryDirectory(prefix="srppo-trainers-memory-") as folder:
+        work = pathlib.Path(folder)
+        sft = sft_checkpoint(args.model, args.sft, work)
+        if args.startup:
+            return startup(args.model, sft, work)
+        print(f"| trainers ({kind}) | srppod Pss | trainer Pss (mean) | trainer private (mean, max) | total Pss | total Rss | one image set |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for count in [int(c) for c in args.trainers.split(",")]:
+            rows, image_bytes = measure(args.model, sft, count, networks, work)
+            trainers = [r for name, r in rows if name.startswith("trainer")]
+            total_pss = sum(r["Pss"] for _, r in rows)
+            total_rss = sum(r["Rss"] for _, r in rows)
+            private = [r["Private"] for r in trainers]
+            print(f"| {count} | {rows[0][1]['Pss'] / MIB:.0f} MiB | {sum(r['Pss'] for r in trainers) / len(trainers) / MIB:.0f} MiB "
+                  f"| {sum(private) / len(private) / MIB:.0f} MiB, {max(private) / MIB:.0f} MiB | {total_pss / MIB:.0f} MiB "
+                  f"| {total_rss / MIB:.0f} MiB | {image_bytes / MIB if image_bytes else float('nan'):.0f} MiB |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
