@@ -1,24 +1,26 @@
 #!/usr/bin/env python3
 """Memory of srppod plus N concurrent PPO trainers on one host (BENCHMARKS.md, "Many trainers on one
-host"): each process's Rss, Pss and private memory from /proc/PID/smaps_rollup, sampled once every
-trainer has finished a step (optimizer state allocated, activations at their peak), and the total
-Pss against one image set (the daemon's PT and SFT images): Pss counts a shared page once over all
-the processes that map it, so the total is what the host really spends.
+host"): each process's Pss and private memory from /proc/PID/smaps_rollup, sampled once every
+trainer has finished a step (optimizer state allocated), each trainer's peak Rss (VmHWM), and the
+total Pss against one image set (the daemon's PT and SFT images): Pss counts a shared page once over
+all the processes that map it, so the total is what the host really spends. Trainers run `srppo
+ppo`'s default step (4 prompts × 4 samples, ≤ 64 new tokens, minibatch 8) with one thread each.
 
     python3 scripts/trainers_memory.py --model "$(cat ~/.cache/srppo/smollm2.path)" --trainers 1,4,8 --lora-rank 8
     python3 scripts/trainers_memory.py --model ... --trainers 1 --full     # full fine-tuning, for contrast
     python3 scripts/trainers_memory.py --model ... --startup                # start-up: image vs checkpoint on disk
 
---sft names the SFT checkpoint the daemon serves (default: the model exported in Hugging Face
-layout, so PT and SFT are the same weights and the daemon keeps one image).
+--sft names the SFT checkpoint the daemon serves (default: --model itself, so PT and SFT are the
+same weights and the daemon keeps one image; give a real SFT run's model/ for two images).
 
 Needs `swift build -c release` (srppo, srppod). Prints a Markdown table.
 """
 import argparse
+import http.client
 import json
-import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,8 @@ def smaps_rollup(pid):
                 values[parts[0].rstrip(":")] = int(parts[1]) * 1024
     values["Private"] = values.get("Private_Clean", 0) + values.get("Private_Dirty", 0) + values.get("Private_Hugetlb", 0)
     values["Shared"] = values.get("Shared_Clean", 0) + values.get("Shared_Dirty", 0) + values.get("Shared_Hugetlb", 0)
+    with open(f"/proc/{pid}/status") as f:
+        values["VmHWM"] = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
     return values
 
 
@@ -52,13 +56,16 @@ def wait_for_line(process, event, timeout=300):
     raise SystemExit(f"srppod: no '{event}' within {timeout} s")
 
 
-def sft_checkpoint(model, sft, work):
-    if sft:
-        return pathlib.Path(sft)
-    exported = work / "sft"
-    if not exported.exists():
-        subprocess.run([BIN / "srppo", "export", "--model", model, "--out", str(exported)], check=True, capture_output=True)
-    return exported
+def image_set_bytes(http_socket):
+    """Bytes of the distinct images the daemon serves (GET /v1/models: data_bytes per image)."""
+    class Connection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(http_socket))
+    connection = Connection("srppod")
+    connection.request("GET", "/v1/models")
+    models = json.loads(connection.getresponse().read())["models"]
+    return sum({m["identity"]["sha256"]: m["data_bytes"] for m in models}.values())
 
 
 def start_daemon(model, sft, work):
@@ -85,7 +92,9 @@ def startup(model, sft, work, runs=3):
                 shutil.rmtree(out, ignore_errors=True)
                 run = subprocess.run([BIN / "srppo", "ppo", "--daemon", str(http), *extra, "--prompts", str(prompts), "--steps", "1",
                                       "--prompts-per-step", "1", "--samples-per-prompt", "1", "--max-new-tokens", "1", "--out", str(out)],
-                                     capture_output=True, text=True, check=True)
+                                     capture_output=True, text=True)
+                if run.returncode != 0:
+                    raise SystemExit(f"srppo ppo failed: {run.stderr}")
                 line = next(l for l in run.stderr.splitlines() if "start-up" in l)
                 seconds.append(float(line.split("start-up ")[1].split(" s")[0]))
             print(f"| {label} | {sorted(seconds)[len(seconds) // 2]:.3f} | {', '.join(f'{s:.3f}' for s in seconds)} |", flush=True)
@@ -98,14 +107,13 @@ def measure(model, sft, trainers, networks, work, steps_before_sampling=1):
     daemon, http, images, prompts, ready = start_daemon(model, sft, work)
     processes = []
     try:
-        image_bytes = sum(m["data_bytes"] for m in ready["models"]) if "models" in ready else None
+        image_bytes = image_set_bytes(http)
         for n in range(trainers):
             out = work / f"run-{len(networks)}-{trainers}-{n}"
             shutil.rmtree(out, ignore_errors=True)
             processes.append((out, subprocess.Popen(
                 [BIN / "srppo", "ppo", "--daemon", str(http), "--daemon-images", str(images), "--prompts", str(prompts),
-                 "--steps", "1000", "--prompts-per-step", "2", "--samples-per-prompt", "2", "--max-new-tokens", "16",
-                 "--threads", "1", "--client", f"mem-{n}", "--out", str(out), *networks],
+                 "--steps", "1000", "--threads", "1", "--client", f"mem-{n}", "--out", str(out), *networks],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
         deadline = time.monotonic() + 1800
         for out, process in processes:
@@ -132,27 +140,31 @@ def main():
     parser.add_argument("--trainers", default="1,4,8", help="comma-separated counts")
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
-    parser.add_argument("--sft", help="SFT checkpoint the daemon serves (default: the model exported)")
+    parser.add_argument("--sft", help="SFT checkpoint the daemon serves (default: --model itself)")
+    parser.add_argument("--recompute", action="store_true", help="trainers recompute activations in the backward (srppo ppo --recompute)")
     parser.add_argument("--startup", action="store_true", help="measure start-up instead of memory")
     args = parser.parse_args()
     networks = [] if args.full else ["--actor-lora-rank", str(args.lora_rank), "--critic-lora-rank", str(args.lora_rank)]
     kind = "full fine-tuning" if args.full else f"LoRA rank {args.lora_rank} (actor and critic)"
+    if args.recompute:
+        networks.append("--recompute")
+        kind += ", --recompute"
     with tempfile.TemporaryDirectory(prefix="srppo-trainers-memory-") as folder:
         work = pathlib.Path(folder)
-        sft = sft_checkpoint(args.model, args.sft, work)
+        sft = pathlib.Path(args.sft or args.model)
         if args.startup:
             return startup(args.model, sft, work)
-        print(f"| trainers ({kind}) | srppod Pss | trainer Pss (mean) | trainer private (mean, max) | total Pss | total Rss | one image set |")
+        print(f"| trainers ({kind}) | srppod Pss | trainer private (mean, max) | trainer peak Rss (max) | total Pss "
+              "| one image set | (total Pss − image set) / trainers |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for count in [int(c) for c in args.trainers.split(",")]:
             rows, image_bytes = measure(args.model, sft, count, networks, work)
             trainers = [r for name, r in rows if name.startswith("trainer")]
             total_pss = sum(r["Pss"] for _, r in rows)
-            total_rss = sum(r["Rss"] for _, r in rows)
             private = [r["Private"] for r in trainers]
-            print(f"| {count} | {rows[0][1]['Pss'] / MIB:.0f} MiB | {sum(r['Pss'] for r in trainers) / len(trainers) / MIB:.0f} MiB "
-                  f"| {sum(private) / len(private) / MIB:.0f} MiB, {max(private) / MIB:.0f} MiB | {total_pss / MIB:.0f} MiB "
-                  f"| {total_rss / MIB:.0f} MiB | {image_bytes / MIB if image_bytes else float('nan'):.0f} MiB |", flush=True)
+            print(f"| {count} | {rows[0][1]['Pss'] / MIB:.0f} MiB | {sum(private) / len(private) / MIB:.0f} MiB, {max(private) / MIB:.0f} MiB "
+                  f"| {max(r['VmHWM'] for r in trainers) / MIB:.0f} MiB | {total_pss / MIB:.0f} MiB | {image_bytes / MIB:.0f} MiB "
+                  f"| {(total_pss - image_bytes) / count / MIB:.0f} MiB |", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     /// Forward the prompt its samples share once, when scoring in-process and for the actor's old
     /// log-probs: equal to one forward per response up to float rounding (~1e-5), and faster.
     public var sharePrefixes = false
+    /// Training forwards keep only each layer's input and the backward recomputes the rest: about a
+    /// third more compute in the update for a fraction of the activation memory, which is most of a
+    /// LoRA trainer's own memory (BENCHMARKS.md, "Many trainers on one host").
+    public var recompute = false
 
     // Reward
     public var reward = CoherentReward()

@@ -86,9 +86,8 @@ public final class PPOTrainer {
     var state: PPOState
     /// The rollouts of the latest step (before its updates), for tests and diagnostics.
     public private(set) var lastRollouts: [Rollout] = []
-    /// Whether the first minibatch's old log-probs and values come from its update's own training
-    /// forwards (one trunk pass less per network for those requests). Off only to measure or test
-    /// the difference.
+    /// Whether the first minibatch's values come from its critic update's own training forward (one
+    /// critic forward less per step). Off only to measure or test the difference.
     public var reusesUpdateForwards = true
 
     public var step: Int { state.step }
@@ -193,24 +192,15 @@ public final class PPOTrainer {
 
         // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
         // before any update. The first minibatch of the first epoch trains on exactly these weights, so
-        // its training forwards run now, give its old log-probs and values (its first ratios are
-        // exactly 1) and are reused by its update: one trunk pass less per network for those requests.
-        // The other requests get plain forwards.
+        // the critic's training forward of it runs now, gives its values and is reused by its update:
+        // one critic forward less per step. (The actor's is not: holding its tape too would double the
+        // activation memory, and its plain forward can share the prompts, which a training forward
+        // cannot.) The critic updates before the actor, so one tape at a time is alive.
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-        let trainActor = state.step >= config.criticWarmupSteps
         let firstBatch = reusesUpdateForwards ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
         let others = scoring.indices.filter { !firstBatch.contains($0) }
-        var actorTape = trainActor && !firstBatch.isEmpty ? try actor.trainingForward(firstBatch.map { scoring[$0] }) : nil
-        var criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] })
-        var oldLogProbs = [[Float]](repeating: [], count: scoring.count)
-        if let actorTape {
-            for (i, logProbs) in zip(firstBatch, actor.logProbs(actorTape, temperature: config.temperature)) { oldLogProbs[i] = logProbs }
-        }
-        let plainActor = actorTape == nil ? Array(scoring.indices) : others
-        if !plainActor.isEmpty {
-            let logProbs = try actor.logProbs(plainActor.map { scoring[$0] }, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
-            for (i, row) in zip(plainActor, logProbs) { oldLogProbs[i] = row }
-        }
+        let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
+        var criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] }, recompute: config.recompute)
         let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] })
         var rollouts: [Rollout] = []
         for i in requests.indices {
@@ -254,6 +244,7 @@ public final class PPOTrainer {
         let prepareSeconds = lap()
 
         // 4. Updates.
+        let trainActor = state.step >= config.criticWarmupSteps
         var totals = UpdateTotals()
         for epoch in 0..<config.epochs {
             let (order, next) = Self.shuffled(rollouts.indices, rng: state.rng)
@@ -263,11 +254,10 @@ public final class PPOTrainer {
             var start = 0
             while start < order.count {
                 let batch = order[start..<min(start + config.miniBatchSize, order.count)].map { rollouts[$0] }
-                // Step 3's tapes hold exactly the first minibatch's forwards; they go once used.
-                let reuse = epoch == 0 && start == 0
-                if trainActor { try updateActor(batch, tape: reuse ? actorTape : nil, totals: &totals) }
-                try updateCritic(batch, tape: reuse ? criticTape : nil, totals: &totals)
-                if reuse { (actorTape, criticTape) = (nil, nil) }
+                // Step 3's critic tape holds exactly the first minibatch's forward; it goes once used.
+                try updateCritic(batch, tape: epoch == 0 && start == 0 ? criticTape : nil, totals: &totals)
+                criticTape = nil
+                if trainActor { try updateActor(batch, totals: &totals) }
                 start += batch.count
             }
         }
@@ -344,8 +334,8 @@ public final class PPOTrainer {
     }
 
     /// Clipped policy loss (+ entropy bonus), averaged over the minibatch's tokens.
-    private func updateActor(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
-        let tape = try tape ?? actor.trainingForward(batch.map(\.request))
+    private func updateActor(_ batch: [Rollout], totals: inout UpdateTotals) throws {
+        let tape = try actor.trainingForward(batch.map(\.request), recompute: config.recompute)
         let flatOld = batch.flatMap(\.oldLogProbs), flatAdvantages = batch.flatMap(\.advantages)
         let weight = 1 / Double(flatOld.count)
         let full = actor.adapters == nil
@@ -378,7 +368,7 @@ public final class PPOTrainer {
     /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together. With
     /// value normalization the loss, and the clip range, are in units of the returns' deviation.
     private func updateCritic(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
-        let tape = try tape ?? critic.trainingForward(batch.map(\.request))
+        let tape = try tape ?? critic.trainingForward(batch.map(\.request), recompute: config.recompute)
         let rows = tape.scoredCount
         let values = valueHead.values(tape.headInput.pointer, rows: rows)
         let oldValues = batch.flatMap(\.values).map(normalized), targets = batch.flatMap(\.returns).map(normalized)

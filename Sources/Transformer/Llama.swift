@@ -229,7 +229,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// block's log-sum-exp is merged afterwards, so the full [rows, V] logits never exist at once.
     /// Logits are divided by `temperature` (as the sampler divides them) unless it is 1.
     func lmHeadLogProbs(hidden: UnsafeMutablePointer<Float>, batch: PackedBatch, temperature: Double = 1) -> [[Float]] {
-        let d = config.hiddenSize
+        let c = config
+        let d = c.hiddenSize, V = c.vocabSize
         let P = batch.scoredRows.count
         // Row t of the hidden states predicts token t + 1.
         let gathered = AlignedBuffer<Float>(count: P * d)
@@ -237,13 +238,7 @@ public final class LlamaModel: @unchecked Sendable {
             (gathered.pointer + i * d).update(from: hidden + row * d, count: d)
         }
         rmsNorm(gathered.pointer, weight: layout.finalNorm, rows: P, into: gathered.pointer, rstd: nil)
-        return lmHeadLogProbs(headInput: gathered.pointer, batch: batch, temperature: temperature)
-    }
 
-    /// The same from the head's input at the scored rows (the final norm applied) [P, d].
-    func lmHeadLogProbs(headInput gathered: UnsafePointer<Float>, batch: PackedBatch, temperature: Double) -> [[Float]] {
-        let d = config.hiddenSize, V = config.vocabSize
-        let P = batch.scoredRows.count
         let chunks = batch.scoredChunks(maxRows: Self.headRows)
         let bf16 = batch.allowsBF16 ? bf16Weights : nil
         let vocabBlocks = Self.blocks(V, width: Self.headColumns, align: bf16 == nil ? 16 : BF16Matrix.panelWidth)
@@ -260,10 +255,10 @@ public final class LlamaModel: @unchecked Sendable {
                 let logits = scratch.pointer + worker * scratchPerWorker
                 if let bf16 {
                     // The kernel writes C[·, columns] from C's column 0: shift C back by the block's start.
-                    Gemm.multiplySerial(m: rows.count, a: gathered + rows.lowerBound * d, lda: d, weights: bf16.lmHead,
+                    Gemm.multiplySerial(m: rows.count, a: gathered.pointer + rows.lowerBound * d, lda: d, weights: bf16.lmHead,
                                         columns: columns, c: logits - columns.lowerBound, ldc: columns.count)
                 } else {
-                    Gemm.multiplySerial(m: rows.count, n: columns.count, k: d, a: gathered + rows.lowerBound * d, lda: d,
+                    Gemm.multiplySerial(m: rows.count, n: columns.count, k: d, a: gathered.pointer + rows.lowerBound * d, lda: d,
                                         b: weights + layout.lmHead + columns.lowerBound * d, ldb: d, transB: .transposed,
                                         c: logits, ldc: columns.count)
                 }

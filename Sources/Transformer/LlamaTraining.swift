@@ -69,13 +69,6 @@ extension LlamaModel {
         return tape
     }
 
-    /// Log-probs of the tape's scored tokens, per request, without a backward: what `logProbs` gives
-    /// for the same requests (the same forward and head, so the same bits), from a forward that
-    /// training then reuses.
-    public func logProbs(_ tape: TrainingTape, temperature: Double = 1) -> [[Float]] {
-        lmHeadLogProbs(headInput: tape.headInput.pointer, batch: tape.batch, temperature: temperature)
-    }
-
     // MARK: LM head
 
     /// The LM head forward and backward in one pass over chunks of scored rows, so the [rows, V]

@@ -39,7 +39,7 @@ struct BenchPPOCommand: ParsableCommand {
     @Option(help: "Train actor and critic as LoRA adapters of this rank (default: full fine-tuning).") var loraRank: Int?
     @Flag(help: "Forward the prompt its samples share once (scoring and the actor's old log-probs), as `srppo ppo --share-prefixes`.")
     var sharePrefixes = false
-    @Flag(help: "Run the first minibatch's old log-probs and values as separate forwards instead of taking them from its update's forwards (the difference the reuse makes).")
+    @Flag(help: "Run the critic's forward of the first minibatch again in its update instead of reusing the one that gave its values (the difference the reuse makes).")
     var separateForwards = false
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
     @Option(help: "Worker threads (default: all cores).") var threads: Int?

@@ -90,6 +90,8 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
     @Flag(help: "Forward the prompt its samples share once (in-process scoring and the actor's old log-probs): equal up to ~1e-5, faster.")
     var sharePrefixes = false
+    @Flag(help: "Recompute activations in the backward: a third more update compute, a fraction of the activation memory (most of a LoRA trainer's own).")
+    var recompute = false
 
     struct RunConfig: Codable {
         var command = "ppo"
@@ -256,6 +258,7 @@ struct PPOCommand: ParsableCommand {
         if let keep { c.keepCheckpoints = keep }
         if let seed { c.seed = seed }
         if sharePrefixes { c.sharePrefixes = true }
+        if recompute { c.recompute = true }
         for (name, value) in [("--steps", c.steps), ("--prompts-per-step", c.promptsPerStep), ("--samples-per-prompt", c.samplesPerPrompt),
                               ("--max-new-tokens", c.maxNewTokens), ("--epochs", c.epochs), ("--mini-batch-size", c.miniBatchSize),
                               ("--checkpoint-every", c.checkpointEvery), ("--keep", c.keepCheckpoints)] where value < 1 {
@@ -269,6 +272,6 @@ struct PPOCommand: ParsableCommand {
          criticLoraRank, checkpointEvery, keep].contains { $0 != nil }
             || [temperature, topP, truncationPenalty, rewardClip, klCoefficient, klTarget, gamma, lambda, policyClip, valueClip,
                 entropyCoefficient, actorLr, criticLr, valueHeadLr, valueNormalizationDecay].contains { $0 != nil }
-            || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated || sharePrefixes
+            || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated || sharePrefixes || recompute
     }
 }

@@ -348,50 +348,45 @@ final class RecordingScorer: RewardScorer {
 }
 
 extension PPOTests {
-    /// One epoch of one minibatch: the update's forwards give all the old log-probs and values. The
-    /// run is bit for bit the one with separate forwards (without shared prefixes, the forwards and
-    /// heads are the same computations), and a tape's log-probs are `logProbs`'s.
-    func testOneMinibatchStepsReuseTheUpdateForwardsAndChangeNothing() throws {
+    /// The first minibatch's values come from its critic update's own training forward. Forwards
+    /// run per sequence, so that forward and a plain one give the same bits, and the run is bit for
+    /// bit the one with separate forwards: one minibatch in one epoch, and two minibatches in two.
+    func testTheFirstMinibatchsCriticForwardIsReusedAndChangesNothing() throws {
         let (pt, sft) = Self.pair
-        var c = Self.config(steps: 3)
-        c.epochs = 1
-        c.miniBatchSize = c.responsesPerStep
-        let requests = Self.prompts(6).map { ScoringRequest(prompt: $0.prompt, response: [5, 7, 2]) }
-        XCTAssertEqual(sft.logProbs(try sft.trainingForward(requests), temperature: 0.7),
-                       try sft.logProbs(requests, temperature: 0.7))
-
-        let separate = try trainer(pt: pt, sft: sft, config: c)
-        separate.reusesUpdateForwards = false
-        try separate.run()
-        let reused = try trainer(pt: pt, sft: sft, config: c)
-        try reused.run()
-        let expected = separate.run.readMetrics().map(Self.deterministic)
-        XCTAssertEqual(expected.count, 3)
-        XCTAssertEqual(reused.run.readMetrics().map(Self.deterministic), expected)
-        XCTAssertEqual(reused.lastRollouts.map(\.oldLogProbs), separate.lastRollouts.map(\.oldLogProbs))
-        XCTAssertEqual(reused.lastRollouts.map(\.values), separate.lastRollouts.map(\.values))
-    }
-
-    /// Several minibatches over two epochs: only the first minibatch reuses its forwards; every old
-    /// log-prob and value is what separate forwards give (the same rows in other batches: equal up to
-    /// the GEMM's summation order).
-    func testTheFirstMinibatchReusesItsForwardsInLongerUpdates() throws {
-        let (pt, sft) = Self.pair
-        var c = Self.config(steps: 1)
-        c.epochs = 2
-        c.miniBatchSize = c.responsesPerStep / 2
-        let separate = try trainer(pt: pt, sft: sft, config: c)
-        separate.reusesUpdateForwards = false
-        try separate.run()
-        let reused = try trainer(pt: pt, sft: sft, config: c)
-        try reused.run()
-        XCTAssertEqual(reused.lastRollouts.map(\.response), separate.lastRollouts.map(\.response))
-        for (a, b) in zip(reused.lastRollouts, separate.lastRollouts) {
-            for (x, y) in zip(a.oldLogProbs, b.oldLogProbs) { XCTAssertEqual(x, y, accuracy: 1e-5) }
-            for (x, y) in zip(a.values, b.values) { XCTAssertEqual(x, y, accuracy: 1e-5 * max(1, abs(y))) }
+        for (epochs, miniBatches) in [(1, 1), (2, 2)] {
+            var c = Self.config(steps: 3)
+            c.epochs = epochs
+            c.miniBatchSize = c.responsesPerStep / miniBatches
+            let separate = try trainer(pt: pt, sft: sft, config: c)
+            separate.reusesUpdateForwards = false
+            try separate.run()
+            let reused = try trainer(pt: pt, sft: sft, config: c)
+            try reused.run()
+            let expected = separate.run.readMetrics().map(Self.deterministic)
+            XCTAssertEqual(expected.count, 3)
+            XCTAssertEqual(reused.run.readMetrics().map(Self.deterministic), expected, "\(epochs) epochs, \(miniBatches) minibatches")
+            XCTAssertEqual(reused.lastRollouts.map(\.values), separate.lastRollouts.map(\.values))
         }
-        let after = reused.run.readMetrics().map(Self.deterministic), before = separate.run.readMetrics().map(Self.deterministic)
-        XCTAssertEqual(after.count, 1)
-        for (key, value) in before[0] { XCTAssertEqual(after[0][key] ?? .nan, value, accuracy: 1e-4 * max(1, abs(value)), key) }
+    }
+}
+
+extension PPOTests {
+    /// Recomputing activations in the backward (`recompute`) reruns each layer on its kept input:
+    /// the same activations, so the same run bit for bit, LoRA and full fine-tuning alike.
+    func testRecomputedActivationsTrainExactlyAsKeptOnes() throws {
+        let (pt, sft) = Self.pair
+        for lora in [nil, LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v, .up])] {
+            var c = Self.config(steps: 2)
+            c.actorLoRA = lora
+            c.criticLoRA = lora
+            let kept = try trainer(pt: pt, sft: sft, config: c)
+            try kept.run()
+            c.recompute = true
+            let recomputed = try trainer(pt: pt, sft: sft, config: c)
+            try recomputed.run()
+            let expected = kept.run.readMetrics().map(Self.deterministic)
+            XCTAssertEqual(expected.count, 2)
+            XCTAssertEqual(recomputed.run.readMetrics().map(Self.deterministic), expected, "LoRA: \(lora != nil)")
+        }
     }
 }
