@@ -29,15 +29,13 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = ROOT / ".build" / "release"
 MIB = 1024 * 1024
+sys.path.insert(0, str(ROOT / "Tests" / "python"))
+from srppod_harness import smaps_rollup  # noqa: E402  (the tests' reading of /proc/PID/smaps_rollup)
 
 
-def smaps_rollup(pid):
-    values = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                values[parts[0].rstrip(":")] = int(parts[1]) * 1024
+def memory_of(pid):
+    """smaps_rollup's fields plus Private, Shared and the peak Rss (VmHWM), in bytes."""
+    values = smaps_rollup(pid)
     values["Private"] = values.get("Private_Clean", 0) + values.get("Private_Dirty", 0) + values.get("Private_Hugetlb", 0)
     values["Shared"] = values.get("Shared_Clean", 0) + values.get("Shared_Dirty", 0) + values.get("Shared_Hugetlb", 0)
     with open(f"/proc/{pid}/status") as f:
@@ -124,7 +122,7 @@ def measure(model, sft, trainers, networks, work, steps_before_sampling=1):
                 if time.monotonic() > deadline:
                     raise SystemExit("trainers too slow")
                 time.sleep(0.2)
-        rows = [("srppod", smaps_rollup(daemon.pid))] + [(f"trainer {i + 1}", smaps_rollup(p.pid)) for i, (_, p) in enumerate(processes)]
+        rows = [("srppod", memory_of(daemon.pid))] + [(f"trainer {i + 1}", memory_of(p.pid)) for i, (_, p) in enumerate(processes)]
         return rows, image_bytes
     finally:
         for _, process in processes:

@@ -20,6 +20,8 @@ public final class DaemonScorer: RewardScorer {
     public let sftDType: WeightDType
     /// The served SFT model as the daemon describes it (image name, checkpoint path, architecture).
     public let servedSFT: ModelDescription
+    /// The daemon's weight-image socket, when it has one.
+    public let imageSocket: String?
 
     /// Connects as `clientName` (say "ppo-seed3") and reads the served models. `retryBudget`: seconds a
     /// request keeps being retried while the daemon is unreachable, busy or restarting.
@@ -38,6 +40,7 @@ public final class DaemonScorer: RewardScorer {
         }
         sftDType = dtype
         servedSFT = sft
+        imageSocket = served.imageSocket
     }
 
     public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {

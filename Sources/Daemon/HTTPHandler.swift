@@ -135,7 +135,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case WireProtocol.Path.models:
             guard let pair = service.pair else { return respond(notReady(), endpoint: path) }
             respond(json: ModelsResponse(models: [pair.pt.description, pair.sft.description], limits: service.limits(for: pair),
-                                         tokenizer: pair.text?.description),
+                                         tokenizer: pair.text?.description, imageSocket: service.imageSocketPath),
                     endpoint: path)
         case WireProtocol.Path.tokenize, WireProtocol.Path.detokenize:
             text(path)

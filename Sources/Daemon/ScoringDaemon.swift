@@ -71,6 +71,18 @@ public final class ScoringDaemon: @unchecked Sendable {
         let images = try passed.take("images")
         let tcp = try passed.take("tcp")
 
+        // The image socket first: /v1/models names its path, so trainers find it without a flag.
+        if let images {
+            imageListener = images
+            socketDescriptions["images"] = "systemd:images"
+        } else if let path = configuration.imageSocketPath {
+            imageListener = try bindUnixSocket(path)
+            socketDescriptions["images"] = path
+        }
+        if let imageListener, let path = UnixSocket.boundPath(imageListener) {
+            service.imageSocketPath = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        }
+
         let httpFD: Int32
         if let http {
             httpFD = http
@@ -97,13 +109,6 @@ public final class ScoringDaemon: @unchecked Sendable {
             log.warning("an allow-list is set: TCP peers have no credentials and are refused everything but health and readiness")
         }
 
-        if let images {
-            imageListener = images
-            socketDescriptions["images"] = "systemd:images"
-        } else if let path = configuration.imageSocketPath {
-            imageListener = try bindUnixSocket(path)
-            socketDescriptions["images"] = path
-        }
     }
 
     /// Undoes a partial `openSockets()`.

@@ -67,6 +67,8 @@ final class ScoringService: @unchecked Sendable {
     private let lock = NSLock()
     private var currentState = State.loading
     private var currentPair: ModelPair?
+    /// The weight-image socket's absolute path, for `/v1/models` (set before HTTP answers).
+    var imageSocketPath: String?
 
     init(configuration: DaemonConfiguration, log: DaemonLog, metrics: Metrics) {
         self.configuration = configuration

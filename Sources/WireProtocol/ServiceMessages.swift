@@ -9,12 +9,20 @@ public struct ModelsResponse: Codable, Equatable, Sendable {
     public var limits: Limits
     /// The tokenizer text requests are encoded with (absent when the daemon has none: ids only).
     public var tokenizer: TokenizerDescription?
+    /// The absolute path of the socket that hands out these models' weight images (absent when the
+    /// daemon has none): trainers start actor and critic from it.
+    public var imageSocket: String?
 
-    public init(models: [ModelDescription], limits: Limits, tokenizer: TokenizerDescription? = nil) {
+    enum CodingKeys: String, CodingKey {
+        case version, models, limits, tokenizer, imageSocket = "image_socket"
+    }
+
+    public init(models: [ModelDescription], limits: Limits, tokenizer: TokenizerDescription? = nil, imageSocket: String? = nil) {
         version = WireProtocol.version
         self.models = models
         self.limits = limits
         self.tokenizer = tokenizer
+        self.imageSocket = imageSocket
     }
 }
 

@@ -45,7 +45,7 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Pretrained model (frozen; without --daemon).") var pt: String?
     @Option(help: "SFT model (frozen reference; actor and critic start from it). Optional with --daemon.") var sft: String?
     @Option(help: "Score with the srppod listening on this HTTP socket instead of loading PT and SFT here.") var daemon: String?
-    @Option(help: "The daemon's weight-image socket (default: images.sock beside the --daemon socket).") var daemonImages: String?
+    @Option(help: "The daemon's weight-image socket (default: the one its /v1/models names).") var daemonImages: String?
     @Flag(help: "With --daemon, start actor and critic from --sft on disk instead of the daemon's image.") var sftFromDisk = false
     @Option(help: "Client name given to the daemon (default: ppo-<run folder>-<pid>).") var client: String?
     @Option(help: "Prompt file (JSONL); repeat for several. Demonstration files work too.") var prompts: [String] = []
@@ -163,18 +163,26 @@ struct PPOCommand: ParsableCommand {
         let name = client ?? Self.defaultClientName(out: out)
         let scorer = try DaemonScorer(socketPath: daemon, clientName: name)
         FileHandle.standardError.write(Data("ppo: scoring through \(daemon) as client \(name)\n".utf8))
+        var local: LoadedModel?
         if let sftPath = runConfig.sft {
             // The guard: the reward's SFT is the model the actor starts from.
-            let local = try ModelLoader.load(path: sftPath)
-            let hash = WeightImage.contentHash(of: local.model, dtype: scorer.sftDType)
+            let loaded = try ModelLoader.load(path: sftPath)
+            let hash = WeightImage.contentHash(of: loaded.model, dtype: scorer.sftDType)
             guard scorer.models.sft == hash else {
                 throw CLI.Failure(description: "the daemon serves SFT \(scorer.models.sft.prefix(12)), but --sft \(sftPath) is \(hash.prefix(12)): the actor must start from the reward's SFT")
             }
-            if sftFromDisk { return (scorer, local, .copies(of: local.model, origin: sftPath)) }
+            if sftFromDisk { return (scorer, loaded, .copies(of: loaded.model, origin: sftPath)) }
+            local = loaded
         } else if sftFromDisk {
             throw CLI.Failure(description: "--sft-from-disk needs --sft PATH")
         }
-        let images = daemonImages ?? ((daemon as NSString).deletingLastPathComponent as NSString).appendingPathComponent("images.sock")
+        guard let images = daemonImages ?? scorer.imageSocket else {
+            guard let local, let sftPath = runConfig.sft else {
+                throw CLI.Failure(description: "the daemon at \(daemon) hands out no weight images (srppod --image-socket PATH): give --sft PATH to start actor and critic from disk, or --daemon-images PATH")
+            }
+            FileHandle.standardError.write(Data("ppo: the daemon hands out no weight images: actor and critic start from --sft \(sftPath) on disk\n".utf8))
+            return (scorer, local, .copies(of: local.model, origin: sftPath))
+        }
         let imageName = scorer.servedSFT.identity.image
         let received = try WeightImageClient(socketPath: images).fetch(name: imageName, expectedSHA256: scorer.models.sft)
         let start = try PolicyStart.image(received, origin: "image '\(imageName)' of \(images)")

@@ -67,6 +67,17 @@ def tiny(tmp_path):
 
 
 @pytest.fixture
+def tiny_revisions(tmp_path):
+    """PT (pt/) and two SFT revisions (sft-a/, sft-b/); sft is a symlink to sft-a, so a test can point
+    it at sft-b and send the daemon SIGHUP."""
+    write_tiny_llama(tmp_path / "pt", seed=0)
+    write_tiny_llama(tmp_path / "sft-a", seed=1)
+    write_tiny_llama(tmp_path / "sft-b", seed=2)
+    (tmp_path / "sft").symlink_to(tmp_path / "sft-a")
+    return tmp_path
+
+
+@pytest.fixture
 def tiny_text(tmp_path):
     """The same with SmolLM2's vocabulary: text requests can use its tokenizer (--tokenizer)."""
     write_tiny_llama(tmp_path / "pt", vocab=49152, seed=0)

@@ -158,7 +158,7 @@ class Daemon:
     with LISTEN_FDNAMES, LISTEN_PID set to the daemon's own pid through a shell `exec`, as systemd does."""
 
     def __init__(self, pt, sft, *args, socket_path=None, image_socket=None, notify=None, passed=None, env=None,
-                 wait_ready=True, user=None):
+                 wait_ready=True, user=None, cwd=None):
         command = [srppod_bin(), "--pt", str(pt), "--sft", str(sft), "--hugepages", "off", "--log", "stderr", *args]
         if socket_path:
             command += ["--socket", str(socket_path)]
@@ -183,7 +183,7 @@ class Daemon:
                 for fd in high:
                     os.close(fd)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
-                                        preexec_fn=preexec, close_fds=not passed, user=user)
+                                        preexec_fn=preexec, close_fds=not passed, user=user, cwd=cwd)
         self.events = []
         self.stderr_lines = []
         threading.Thread(target=self._read_stderr, daemon=True).start()

@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pytest
 
+import srppo_client
 from srppod_harness import (Daemon, NotifySocket, call, listening_socket, reward_in_process, score, score_while, srppod_bin)
 from tiny_model import write_tiny_llama
 
@@ -64,12 +65,8 @@ def attach(path, name):
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    write_tiny_llama(tmp_path / "pt", seed=0)
-    write_tiny_llama(tmp_path / "sft-a", seed=1)
-    write_tiny_llama(tmp_path / "sft-b", seed=2)
-    (tmp_path / "sft").symlink_to(tmp_path / "sft-a")
-    return tmp_path
+def tiny(tiny_revisions):
+    return tiny_revisions
 
 
 def test_socket_activation_and_the_notify_sequence(tiny, srppo_bin):
@@ -198,6 +195,8 @@ def test_restart_remaps_the_images_kept_in_the_fd_store(tmp_path, smollm2, srppo
         assert [m["loaded_from"] for m in cold_ready["models"]] == ["file", "file"]
         before = score(str(tmp_path / "http.sock"), items)
         assert before["results"][0]["reward"] == 0.0
+        # The image socket systemd passed is named by its path (trainers find it there).
+        assert srppo_client.Client(str(tmp_path / "http.sock")).models()["image_socket"] == str(tmp_path / "images.sock")
         assert cold.stop() == 0
         sha = cold_ready["models"][0]["sha256"]
         assert sorted(notify.store) == ["image-" + sha[:16], "srppod-state"]

@@ -127,8 +127,8 @@ def test_kill_9_then_resume_continues_identically(setup, srppo_bin):
 
 
 def test_two_trainers_share_one_daemon_and_equal_the_embedded_run(setup, srppo_bin, tmp_path):
-    socket_path = str(tmp_path / "srppod.sock")
-    daemon = Daemon(setup["pt"], setup["sft"], socket_path=socket_path)
+    socket_path, images = str(tmp_path / "srppod.sock"), str(tmp_path / "srppod-images.sock")
+    daemon = Daemon(setup["pt"], setup["sft"], socket_path=socket_path, image_socket=images)
     try:
         runs = [str(tmp_path / f"daemon-{i}") for i in range(2)]
         procs = [subprocess.Popen([srppo_bin, "ppo", "--daemon", socket_path, "--sft", setup["sft"],
@@ -141,6 +141,7 @@ def test_two_trainers_share_one_daemon_and_equal_the_embedded_run(setup, srppo_b
             assert p.returncode == 0, err
         for i, (_, err) in enumerate(outputs):
             assert f"as client ppo-trainer-{i}" in err
+            assert f"actor and critic from image 'sft' of {images}" in err    # found through /v1/models
         expected = deterministic(metrics(setup["straight"]))[:2]
         for run in runs:
             assert deterministic(metrics(run)) == expected, run

@@ -14,17 +14,12 @@ import pytest
 
 import srppo_client
 from srppod_harness import Daemon, NotifySocket
-from tiny_model import write_tiny_llama
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    write_tiny_llama(tmp_path / "pt", seed=0)
-    write_tiny_llama(tmp_path / "sft-a", seed=1)
-    write_tiny_llama(tmp_path / "sft-b", seed=2)
-    (tmp_path / "sft").symlink_to(tmp_path / "sft-a")
-    (tmp_path / "prompts.jsonl").write_text("".join(f'{{"prompt_ids":[1,{3 + i},{4 + i},{5 + i % 7}]}}\n' for i in range(16)))
-    return tmp_path
+def tiny(tiny_revisions):
+    (tiny_revisions / "prompts.jsonl").write_text("".join(f'{{"prompt_ids":[1,{3 + i},{4 + i},{5 + i % 7}]}}\n' for i in range(16)))
+    return tiny_revisions
 
 
 def settings(tiny, steps=6):
@@ -79,6 +74,35 @@ def test_a_checkpoint_other_than_the_daemons_sft_is_refused(tiny, srppo_bin):
         assert daemon.stop() == 0
 
 
+def test_the_image_socket_is_found_through_the_daemon_or_the_trainer_starts_from_disk(tiny, srppo_bin):
+    """/v1/models names the image socket by its absolute path (here bound by a relative one), and a
+    trainer uses it without a flag; a daemon without one gets a trainer that starts from --sft on disk
+    (and says so), or, without --sft, a one-line error naming both ways out."""
+    path = str(tiny / "http.sock")
+    daemon = Daemon(tiny / "pt", tiny / "sft", "--image-socket", "images.sock", socket_path=path, cwd=tiny)
+    try:
+        assert srppo_client.Client(path).models()["image_socket"] == str(tiny / "images.sock")
+        run = subprocess.run([srppo_bin, "ppo", "--daemon", path, *settings(tiny, steps=1), *LORA, "--out", str(tiny / "found")],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert f"actor and critic from image 'sft' of {tiny / 'images.sock'}" in run.stderr
+    finally:
+        assert daemon.stop() == 0
+    daemon = Daemon(tiny / "pt", tiny / "sft", socket_path=path)
+    try:
+        assert "image_socket" not in srppo_client.Client(path).models()
+        run = subprocess.run([srppo_bin, "ppo", "--daemon", path, "--sft", str(tiny / "sft"), *settings(tiny, steps=1),
+                              "--out", str(tiny / "disk")], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert f"the daemon hands out no weight images: actor and critic start from --sft {tiny / 'sft'} on disk" in run.stderr
+        no_sft = subprocess.run([srppo_bin, "ppo", "--daemon", path, *settings(tiny, steps=1), "--out", str(tiny / "none")],
+                                capture_output=True, text=True)
+        assert no_sft.returncode == 1
+        assert "hands out no weight images (srppod --image-socket PATH): give --sft PATH" in no_sft.stderr, no_sft.stderr
+    finally:
+        assert daemon.stop() == 0
+
+
 def maps_of(pid):
     with open(f"/proc/{pid}/maps") as f:
         return f.read()
@@ -94,7 +118,8 @@ def test_a_reload_leaves_a_running_trainers_base_alone_and_stops_its_run(tiny, s
     try:
         old = {image["name"]: image["sha256"] for image in srppo_client.list_images(images)}["sft"]
         held = srppo_client.attach(images, "sft", sha256=old)     # another process's view of the old image
-        trainer = subprocess.Popen([srppo_bin, "ppo", "--daemon", path, "--daemon-images", images, *settings(tiny, steps=400),
+        # No --daemon-images: the trainer finds the image socket in the daemon's /v1/models.
+        trainer = subprocess.Popen([srppo_bin, "ppo", "--daemon", path, *settings(tiny, steps=400),
                                     *LORA, "--checkpoint-every", "2", "--out", str(tiny / "run")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         metrics = tiny / "run" / "metrics.jsonl"
@@ -121,7 +146,7 @@ def test_a_reload_leaves_a_running_trainers_base_alone_and_stops_its_run(tiny, s
         assert hashlib.sha256(held.data()).hexdigest() == old
         held.close()
 
-        resumed = subprocess.run([srppo_bin, "ppo", "--out", str(tiny / "run"), "--resume", "--daemon", path, "--daemon-images", images],
+        resumed = subprocess.run([srppo_bin, "ppo", "--out", str(tiny / "run"), "--resume", "--daemon", path],
                                  capture_output=True, text=True)
         assert resumed.returncode == 1
         assert "trained against" in resumed.stderr and old[:12] in resumed.stderr and new[:12] in resumed.stderr, resumed.stderr
