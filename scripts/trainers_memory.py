@@ -8,6 +8,7 @@ ppo`'s default step (4 prompts × 4 samples, ≤ 64 new tokens, minibatch 8) wit
 
     python3 scripts/trainers_memory.py --model "$(cat ~/.cache/srppo/smollm2.path)" --trainers 1,4,8 --lora-rank 8
     python3 scripts/trainers_memory.py --model ... --trainers 1 --full     # full fine-tuning, for contrast
+    python3 scripts/trainers_memory.py --model ... --trainers 1,8 --dtype bf16 --recompute   # LoRA on bf16 images
     python3 scripts/trainers_memory.py --model ... --startup                # start-up: image vs checkpoint on disk
 
 --sft names the SFT checkpoint the daemon serves (default: --model itself, so PT and SFT are the
@@ -66,10 +67,11 @@ def image_set_bytes(http_socket):
     return sum({m["identity"]["sha256"]: m["data_bytes"] for m in models}.values())
 
 
-def start_daemon(model, sft, work):
+def start_daemon(model, sft, work, dtype="f32"):
     http, images = work / "http.sock", work / "images.sock"
     daemon = subprocess.Popen([BIN / "srppod", "--pt", model, "--sft", str(sft), "--socket", str(http), "--image-socket", str(images),
-                               "--hugepages", "off", "--log", "stderr"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--dtype", dtype, "--hugepages", "off", "--log", "stderr"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready = wait_for_line(daemon, "ready")
     prompts = work / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Write one sentence about the number {i}."}]})
@@ -101,8 +103,8 @@ def startup(model, sft, work, runs=3):
         daemon.wait(timeout=60)
 
 
-def measure(model, sft, trainers, networks, work, steps_before_sampling=1):
-    daemon, http, images, prompts, ready = start_daemon(model, sft, work)
+def measure(model, sft, trainers, networks, work, dtype, steps_before_sampling=1):
+    daemon, http, images, prompts, ready = start_daemon(model, sft, work, dtype)
     processes = []
     try:
         image_bytes = image_set_bytes(http)
@@ -140,13 +142,19 @@ def main():
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     parser.add_argument("--sft", help="SFT checkpoint the daemon serves (default: --model itself)")
     parser.add_argument("--recompute", action="store_true", help="trainers recompute activations in the backward (srppo ppo --recompute)")
+    parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                        help="the daemon's images (srppod --dtype); bf16 is a LoRA base only")
     parser.add_argument("--startup", action="store_true", help="measure start-up instead of memory")
     args = parser.parse_args()
+    if args.dtype == "bf16" and args.full:
+        parser.error("a bf16 image is a LoRA base only: leave out --full")
     networks = [] if args.full else ["--actor-lora-rank", str(args.lora_rank), "--critic-lora-rank", str(args.lora_rank)]
     kind = "full fine-tuning" if args.full else f"LoRA rank {args.lora_rank} (actor and critic)"
     if args.recompute:
         networks.append("--recompute")
         kind += ", --recompute"
+    if args.dtype == "bf16":
+        kind += ", bf16 images"
     with tempfile.TemporaryDirectory(prefix="srppo-trainers-memory-") as folder:
         work = pathlib.Path(folder)
         sft = pathlib.Path(args.sft or args.model)
@@ -156,7 +164,7 @@ def main():
               "| one image set | (total Pss − image set) / trainers |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for count in [int(c) for c in args.trainers.split(",")]:
-            rows, image_bytes = measure(args.model, sft, count, networks, work)
+            rows, image_bytes = measure(args.model, sft, count, networks, work, args.dtype)
             trainers = [r for name, r in rows if name.startswith("trainer")]
             total_pss = sum(r["Pss"] for _, r in rows)
             private = [r["Private"] for r in trainers]

@@ -74,9 +74,14 @@ public final class BF16Matrix: @unchecked Sendable {
         srppo_bf16_packed_row(destination, packed, Int32(columns), Int32(row))
     }
 
-    /// Writes W back as fp32 rows [rows, columns] (the bf16 values, exactly).
-    public func unpack(into destination: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows { copyRow(r, into: destination + r * columns) }
+    /// Writes rows `range` of W (all of them by default) as fp32 rows [range.count, columns] (the bf16
+    /// values, exactly), split over the workers.
+    public func unpack(rows range: Range<Int>? = nil, into destination: UnsafeMutablePointer<Float>) {
+        let range = range ?? 0..<rows
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) out of range 0..<\(rows)")
+        Parallel.forRanges(range.count) { part in
+            for r in part { self.copyRow(range.lowerBound + r, into: destination + r * self.columns) }
+        }
     }
 
     /// Bytes of the packed storage.

@@ -33,12 +33,12 @@ public struct PolicyStart {
     }
 
     /// The actor's or the critic's starting network: a private model, or with `lora` a new model
-    /// object on the shared base's parameters carrying its own adapters (seeded by `seed`).
+    /// object on the shared base's parameters (fp32, or a bf16 image's matrices) carrying its own
+    /// adapters (seeded by `seed`).
     func network(lora: LoRAConfig?, seed: UInt64) throws -> LlamaModel {
         guard let lora else { return try makePrivate() }
-        let base = try makeShared()
-        let model = LlamaModel(config: base.config, storage: base.storage)
-        model.adapters = LoRAAdapters(config: lora, model: base.config, seed: seed)
+        let model = try makeShared().sharingParameters()
+        model.adapters = LoRAAdapters(config: lora, model: model.config, seed: seed)
         return model
     }
 }

@@ -10,8 +10,10 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// bf16 copies of the embedding, projection and LM-head weights through the bf16 GEMM
     /// (`vdpbf16ps` with fp32 accumulation, or the portable C kernel): embedding rows are the bf16
     /// values, activations are rounded to bf16 at each product, sums stay fp32. Norms, biases, RoPE,
-    /// attention, SwiGLU and the log-softmax stay fp32. Applies to the scoring forward (`logProbs`,
-    /// `headInputs`); KV-cache generation and training always use fp32.
+    /// attention, SwiGLU and the log-softmax stay fp32. On a model that has fp32 weights too, this
+    /// applies to the scoring forward (`logProbs`, `headInputs`) only; generation and training use
+    /// fp32. A model on a bf16 weight image has nothing else: it generates in bf16 too, and trains
+    /// LoRA adapters over its bf16 base (forward in bf16; backward through the unpacked bf16 values).
     case bf16
 }
 
@@ -48,6 +50,19 @@ public final class BF16Weights: @unchecked Sendable {
         let region = AlignedBuffer<UInt8>(count: layout.byteCount)
         layout.write(model, into: region.pointer)
         self.init(region: region.pointer, layout: layout, owner: region)
+    }
+
+    /// Writes every matrix as fp32 (the bf16 values, exactly) at its place in a `LlamaLayout`
+    /// parameter buffer: the base a LoRA model on a bf16 image merges its adapters into.
+    func unpack(into w: UnsafeMutablePointer<Float>, layout: LlamaLayout) {
+        for (matrices, offsets) in zip(layers, layout.layers) {
+            matrices.qkv.unpack(into: w + offsets.qkv)
+            matrices.o.unpack(into: w + offsets.o)
+            matrices.gateUp.unpack(into: w + offsets.gateUp)
+            matrices.down.unpack(into: w + offsets.down)
+        }
+        embedding.unpack(into: w + layout.embedding)
+        if lmHead !== embedding { lmHead.unpack(into: w + layout.lmHead) }
     }
 
     func matrix(_ group: ProjectionGroup, layer: Int) -> BF16Matrix {
@@ -149,8 +164,8 @@ public struct BF16ImageLayout: Sendable {
 extension LlamaModel {
     /// The precision the scoring forward (`logProbs`, `headInputs`) uses for its matrix products.
     /// Setting `.bf16` packs the current weights once (about 0.2 s for SmolLM2); the model must then
-    /// be treated as frozen. Training always runs in fp32 and refuses a bf16 model. A model on a bf16
-    /// image (`hasFP32Matrices` false) is bf16 for good.
+    /// be treated as frozen (training refuses it). A model on a bf16 image (`hasFP32Matrices` false)
+    /// is bf16 for good.
     public var weightPrecision: WeightPrecision {
         get { bf16Weights == nil ? .f32 : .bf16 }
         set {
@@ -166,8 +181,8 @@ extension LlamaModel {
     /// A frozen model on a region laid out as `BF16ImageLayout(config:)` (a mapped bf16 weight image):
     /// the matrices are used where they lie; the fp32 vectors are copied into a parameter buffer of
     /// the usual layout whose matrix parts are never touched, so they cost address space but no
-    /// memory. Scores exactly like the in-process model with `weightPrecision = .bf16`; generation
-    /// and training, which need fp32 weights, are refused.
+    /// memory. Scores exactly like the in-process model with `weightPrecision = .bf16`; generates in
+    /// bf16; trains only adapters (the base has no fp32 values to update).
     public convenience init(config: LlamaConfig, bf16Region region: UnsafeRawPointer, owner: AnyObject) {
         let layout = BF16ImageLayout(config: config)
         let storage = UntouchedParameterBuffer(floatCount: LlamaLayout(config: config).parameterCount)

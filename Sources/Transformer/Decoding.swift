@@ -35,17 +35,20 @@ final class DecodeBuffers {
 /// hence its tokens under a fixed seed, are bit-identical alone or in any batch, on any thread count.
 /// (OpenBLAS rounds a row differently depending on the call's shape; padding the rows does not fix
 /// that for the few rows of a decoding step.) Prefill runs per sequence like scoring, which is
-/// batch-invariant already.
+/// batch-invariant already. A model on a bf16 weight image has no fp32 matrices: its prefill and
+/// decoding steps multiply through the bf16 GEMM, which sums every element in the same order
+/// whatever the rows and split, so the same holds.
 extension LlamaModel {
     /// Runs each prompt through the decoder, writing every layer's keys and values into the prompt's
     /// cache, and leaves the logits of each prompt's next token in `logits` [prompts, V].
     func prefill(_ prompts: [[Int32]], caches: [KVCache], logits: UnsafeMutablePointer<Float>) {
         let c = config, d = c.hiddenSize
         var batch = PackedBatch(prompts.map { ScoringRequest(tokens: $0, firstScored: $0.count) })
-        batch.allowsBF16 = false  // decode steps multiply fp32 weights: the prompt's keys/values must match them
+        // The prompt's keys and values in the precision of the decoding steps.
+        batch.allowsBF16 = decodingWeights != nil
         let x = AlignedBuffer<Float>(count: batch.tokenCount * d)
         let a = LayerActivations(config: c, tokens: batch.tokenCount)
-        batch.tokens.withUnsafeBufferPointer { embed($0, into: x.pointer) }
+        batch.tokens.withUnsafeBufferPointer { embed($0, into: x.pointer, bf16: decodingWeights) }
         for layer in 0..<c.numLayers {
             forwardLayer(layer, batch: batch, x: x.pointer, a: a)
             // The layer's q, k, v (after RoPE) are still in the activations.
@@ -72,7 +75,7 @@ extension LlamaModel {
         let d = c.hiddenSize, f = c.intermediateSize, eps = Float(c.rmsNormEps)
         let positions = caches.map { Int32($0.length) }
         let (cosTable, sinTable) = rope.tables(covering: Int(positions.max() ?? 0) + 1)
-        tokens.withUnsafeBufferPointer { embed($0, into: b.x.pointer) }
+        tokens.withUnsafeBufferPointer { embed($0, into: b.x.pointer, bf16: decodingWeights) }
         for (index, layer) in layout.layers.enumerated() {
             // x += o_proj(attention(rope(q), cache + rope(k), cache + v)),  [q k v] = qkv_proj(rmsnorm(x))
             srppo_rmsnorm_forward(b.normed.pointer, nil, b.x.pointer, weights + layer.attentionNorm, Int32(rows), Int32(d), eps)
@@ -124,8 +127,12 @@ extension LlamaModel {
     func decodeLinear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, group: ProjectionGroup, layer: Int,
                       outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, buffers: DecodeBuffers) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
-        Self.rowProduct(x, rows: rows, inFeatures: inFeatures, weights: weights + weight, outFeatures: outFeatures,
-                        into: y, ldy: outFeatures, accumulate: accumulate)
+        if let bf16 = decodingWeights?.matrix(group, layer: layer) {
+            Gemm.multiply(m: rows, a: x, lda: inFeatures, weights: bf16, c: y, ldc: outFeatures, beta: accumulate ? 1 : 0)
+        } else {
+            Self.rowProduct(x, rows: rows, inFeatures: inFeatures, weights: weights + weight, outFeatures: outFeatures,
+                            into: y, ldy: outFeatures, accumulate: accumulate)
+        }
         if let bias {
             for r in 0..<rows { srppo_add_inplace(y + r * outFeatures, weights + bias, outFeatures) }
         }
@@ -145,9 +152,17 @@ extension LlamaModel {
         let d = config.hiddenSize
         let normed = AlignedBuffer<Float>(count: rows * d)
         srppo_rmsnorm_forward(normed.pointer, nil, hidden, weights + layout.finalNorm, Int32(rows), Int32(d), Float(config.rmsNormEps))
-        Self.rowProduct(normed.pointer, rows: rows, inFeatures: d, weights: weights + layout.lmHead, outFeatures: config.vocabSize,
-                        into: logits, ldy: config.vocabSize, accumulate: false)
+        if let bf16 = decodingWeights {
+            Gemm.multiply(m: rows, a: normed.pointer, lda: d, weights: bf16.lmHead, c: logits, ldc: config.vocabSize)
+        } else {
+            Self.rowProduct(normed.pointer, rows: rows, inFeatures: d, weights: weights + layout.lmHead, outFeatures: config.vocabSize,
+                            into: logits, ldy: config.vocabSize, accumulate: false)
+        }
     }
+
+    /// The bf16 matrices decoding multiplies: those of a bf16 weight image; nil (fp32) for a model that
+    /// has fp32 weights, whatever its scoring precision.
+    private var decodingWeights: BF16Weights? { hasFP32Matrices ? nil : bf16Weights }
 
     /// y[rows, out] (+)= x[rows, in] · Wᵀ. Workers take blocks of output columns as they finish the
     /// previous one, so a worker that the OS pauses (the machine is shared) does not hold up the step

@@ -55,15 +55,11 @@ public struct GeneratedSequence: Sendable, Equatable {
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
     case badSampling(parameter: String, problem: String)
     case badRequest(request: Int, problem: String)
-    /// The model runs on a bf16 weight image, which holds no fp32 weights for the decoding steps.
-    case needsFP32Weights
 
     public var description: String {
         switch self {
         case let .badSampling(parameter, problem): return "sampling parameter \(parameter) \(problem)"
         case let .badRequest(request, problem): return "request \(request): \(problem)"
-        case .needsFP32Weights:
-            return "generation needs fp32 weights, and this model runs on a bf16 weight image: load the checkpoint or attach an f32 image"
         }
     }
 }
@@ -166,7 +162,6 @@ public final class Generator {
     }
 
     private func validate(_ requests: [GenerationRequest]) throws {
-        guard model.hasFP32Matrices else { throw GenerationError.needsFP32Weights }
         for (i, r) in requests.enumerated() {
             do { try r.validate(for: model.config) } catch let problem as GenerationRequest.Problem {
                 throw GenerationError.badRequest(request: i, problem: problem.description)

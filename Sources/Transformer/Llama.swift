@@ -46,9 +46,23 @@ public final class LlamaModel: @unchecked Sendable {
     /// Copies every parameter of `source`, a model of the same architecture. (`source` is a parameter,
     /// so it stays alive while its buffer is read: copying through `source.weights` at a call site can
     /// read freed memory under `-O` once `source`'s last use is the pointer's.)
+    /// A model on a bf16 weight image gives its matrices' bf16 values, exactly.
     public func copyParameters(from source: LlamaModel) {
         precondition(source.config == config, "copying parameters between different architectures")
         weights.update(from: source.weights, count: layout.parameterCount)
+        if !source.hasFP32Matrices, let bf16 = source.bf16Weights { bf16.unpack(into: weights, layout: layout) }
+    }
+
+    /// Another model object on this one's parameters (the same memory, no adapters): the frozen base
+    /// of a LoRA network. A model on a bf16 weight image passes its bf16 matrices on; an fp32 model's
+    /// bf16 scoring copies are not (a network on fp32 weights trains in fp32).
+    public func sharingParameters() -> LlamaModel {
+        let model = LlamaModel(config: config, storage: storage)
+        if !hasFP32Matrices {
+            model.bf16Weights = bf16Weights
+            model.hasFP32Matrices = false
+        }
+        return model
     }
 
     // MARK: Scoring

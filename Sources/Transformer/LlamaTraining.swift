@@ -46,8 +46,11 @@ extension LlamaModel {
     /// Runs the decoder stack keeping what the backward needs. With `recompute`, only each layer's
     /// input is kept (T·d floats per layer) and the layer is run again during the backward: about a
     /// third more compute for a fraction of the memory, for long sequences.
+    ///
+    /// On a bf16 weight image (`hasFP32Matrices` false) the forward multiplies in bf16 as scoring does,
+    /// and only adapters can be trained (`backward` with `gradients` nil).
     public func trainingForward(_ requests: [ScoringRequest], recompute: Bool = false) throws -> TrainingTape {
-        precondition(bf16Weights == nil, "training runs in fp32: set weightPrecision = .f32 first")
+        precondition(bf16Weights == nil || !hasFP32Matrices, "an fp32 model trains in fp32: set weightPrecision = .f32 first")
         try validate(requests)
         let batch = PackedBatch(requests)
         let T = batch.tokenCount, d = config.hiddenSize
@@ -88,13 +91,22 @@ extension LlamaModel {
         let gLogProb = AlignedBuffer<Float>(count: chunk), gEntropy = AlignedBuffer<Float>(count: chunk)
         let dInput = AlignedBuffer<Float>(count: P * d)
         let head = weights + layout.lmHead
+        // On a bf16 image: logits through the bf16 GEMM, ∂h through the head's rows unpacked a vocabulary block at a time.
+        let bf16Head = hasFP32Matrices ? nil : bf16Weights?.lmHead
+        let headBlocks = bf16Head == nil ? [] : Self.blocks(V, width: Self.headColumns)
+        let unpackedBlock = AlignedBuffer<Float>(count: (headBlocks.map(\.count).max() ?? 0) * d)
+        precondition(gradients == nil || bf16Head == nil, "the head of a bf16 weight image cannot be trained")
         let targets = tape.scoredTargets
         var start = 0
         while start < P {
             let rows = min(chunk, P - start)
             let h = tape.headInput.pointer + start * d
             // logits[rows, V] = h · E^T
-            Gemm.multiply(m: rows, n: V, k: d, a: h, lda: d, b: head, ldb: d, transB: .transposed, c: logits.pointer, ldc: V)
+            if let bf16Head {
+                Gemm.multiply(m: rows, a: h, lda: d, weights: bf16Head, c: logits.pointer, ldc: V)
+            } else {
+                Gemm.multiply(m: rows, n: V, k: d, a: h, lda: d, b: head, ldb: d, transB: .transposed, c: logits.pointer, ldc: V)
+            }
             // At temperature T the distribution is softmax(logits / T); the chain rule brings 1/T back below.
             if temperature != 1 { srppo_scale(logits.pointer, rows * V, Float(1 / temperature)) }
             Parallel.forRanges(rows) { r in
@@ -117,7 +129,15 @@ extension LlamaModel {
             }
             if temperature != 1 { srppo_scale(logits.pointer, rows * V, Float(1 / temperature)) }
             // ∂h[rows, d] = ∂logits · E;  ∂E[V, d] += ∂logits^T · h
-            Gemm.multiply(m: rows, n: d, k: V, a: logits.pointer, lda: V, b: head, ldb: d, c: dInput.pointer + start * d, ldc: d)
+            if let bf16Head {
+                for (b, block) in headBlocks.enumerated() {
+                    bf16Head.unpack(rows: block, into: unpackedBlock.pointer)
+                    Gemm.multiply(m: rows, n: d, k: block.count, a: logits.pointer + block.lowerBound, lda: V, b: unpackedBlock.pointer,
+                                  ldb: d, c: dInput.pointer + start * d, ldc: d, beta: b == 0 ? 0 : 1)
+                }
+            } else {
+                Gemm.multiply(m: rows, n: d, k: V, a: logits.pointer, lda: V, b: head, ldb: d, c: dInput.pointer + start * d, ldc: d)
+            }
             if let gradients {
                 Gemm.multiply(m: V, n: d, k: rows, a: logits.pointer, lda: V, transA: .transposed, b: h, ldb: d,
                               c: gradients.pointer + layout.lmHead, ldc: d, beta: 1)
@@ -139,7 +159,10 @@ extension LlamaModel {
         let c = config
         let batch = tape.batch
         let T = batch.tokenCount, d = c.hiddenSize, P = tape.scoredCount
-        if let gradients { precondition(gradients.count >= layout.parameterCount) }
+        if let gradients {
+            precondition(gradients.count >= layout.parameterCount)
+            precondition(hasFP32Matrices, "a model on a bf16 weight image trains adapters only")
+        }
         let g = gradients?.pointer
 
         // Final norm: ∂x at the scored rows; other rows get no gradient from the head.
@@ -151,7 +174,7 @@ extension LlamaModel {
             srppo_add_inplace(dx.pointer + row * d, dFinal.pointer + i * d, d)
         }
 
-        let scratch = BackwardScratch(config: c, tokens: T, longest: batch.longest)
+        let scratch = BackwardScratch(config: c, tokens: T, longest: batch.longest, unpacksBF16: !hasFP32Matrices)
         for index in layout.layers.indices.reversed() {
             let a = tape.layers[index]
             if tape.recompute {
@@ -181,7 +204,7 @@ extension LlamaModel {
         func projection(_ group: ProjectionGroup, x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
                         dY: UnsafePointer<Float>, dX: UnsafeMutablePointer<Float>) {
             projectionBackward(group, layer: index, x: x, inFeatures: inFeatures, outFeatures: outFeatures, rows: T,
-                               dY: dY, dX: dX, gradients: g, adapterGradients: adapterGradients)
+                               dY: dY, dX: dX, gradients: g, adapterGradients: adapterGradients, scratch: scratch)
         }
 
         // MLP: x_out = x_mid + down(swiglu(gateUp)),  gateUp = rmsnorm(x_mid) · W_gu^T
@@ -219,11 +242,18 @@ extension LlamaModel {
 
     /// Backward of y = x·Wᵀ + b + LoRA for one projection group over all T rows: dX = dY·W (+ the
     /// adapters' share), and, when trainable, ∂W += dYᵀ·x, ∂b += Σ dY and the adapters' ∂A, ∂B.
+    /// On a bf16 image W is the bf16 values, unpacked to fp32 for the product.
     private func projectionBackward(_ group: ProjectionGroup, layer: Int, x: UnsafePointer<Float>, inFeatures: Int,
                                     outFeatures: Int, rows T: Int, dY: UnsafePointer<Float>, dX: UnsafeMutablePointer<Float>,
-                                    gradients g: UnsafeMutablePointer<Float>?, adapterGradients: UnsafeMutablePointer<Float>?) {
+                                    gradients g: UnsafeMutablePointer<Float>?, adapterGradients: UnsafeMutablePointer<Float>?,
+                                    scratch: BackwardScratch) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
-        Gemm.multiply(m: T, n: inFeatures, k: outFeatures, a: dY, lda: outFeatures, b: weights + weight, ldb: inFeatures,
+        var w = UnsafePointer(weights + weight)
+        if let unpacked = scratch.unpackedWeights, let bf16 = bf16Weights?.matrix(group, layer: layer) {
+            bf16.unpack(into: unpacked.pointer)
+            w = UnsafePointer(unpacked.pointer)
+        }
+        Gemm.multiply(m: T, n: inFeatures, k: outFeatures, a: dY, lda: outFeatures, b: w, ldb: inFeatures,
                       c: dX, ldc: inFeatures)
         if let g {
             Gemm.multiply(m: outFeatures, n: inFeatures, k: T, a: dY, lda: outFeatures, transA: .transposed, b: x, ldb: inFeatures,
@@ -314,8 +344,12 @@ extension LlamaModel {
 /// Gradient buffers of one layer's backward, reused for every layer.
 final class BackwardScratch {
     let hidden, gateUp, normed, attention, qkv, probabilities, dScores, recomputeResidual: AlignedBuffer<Float>
+    /// One projection group's weights as fp32, for a model on a bf16 image (nil otherwise).
+    let unpackedWeights: AlignedBuffer<Float>?
 
-    init(config c: LlamaConfig, tokens T: Int, longest: Int) {
+    init(config c: LlamaConfig, tokens T: Int, longest: Int, unpacksBF16: Bool) {
+        let largestGroup = max(c.qkvDim * c.hiddenSize, c.hiddenSize * c.qDim, 2 * c.intermediateSize * c.hiddenSize)
+        unpackedWeights = unpacksBF16 ? AlignedBuffer(count: largestGroup) : nil
         hidden = AlignedBuffer(count: T * c.intermediateSize)
         gateUp = AlignedBuffer(count: T * 2 * c.intermediateSize)
         normed = AlignedBuffer(count: T * c.hiddenSize)

@@ -80,10 +80,32 @@ final class PolicyStartTests: XCTestCase {
         withExtendedLifetime((view, actor, critic)) {}    // the pointers above read their mappings
     }
 
-    func testABF16ImageIsRefusedAsAStartWithAnExplanation() throws {
-        let image = try WeightImage(name: "sft", model: PPOTests.pair.sft, dtype: .bf16, hugePages: .off)
-        XCTAssertThrowsError(try imageStart(image)) { error in
-            XCTAssertTrue("\(error)".contains("bf16 weights; actor and critic train in fp32"), "\(error)")
+    /// A bf16 image (`srppod --dtype bf16`) is a LoRA base: actor and critic share its read-only
+    /// mapping and train their adapters over the bf16 weights (its sampling, scoring and updates all
+    /// run in bf16). The run moves the adapters and starts where the fp32 run starts, up to bf16's
+    /// rounding; full fine-tuning, which would write weights that exist only as bf16, is refused.
+    func testABF16ImageIsALoRABaseAndRefusedForFullFineTuning() throws {
+        let sft = PPOTests.pair.sft
+        let image = try WeightImage(name: "sft", model: sft, dtype: .bf16, hugePages: .off)
+        let lora = LoRAConfig(rank: 4, alpha: 8, targets: [.q, .v, .up])
+        let (onImage, trajectory) = try train(try imageStart(image), lora: lora)
+        let (_, fp32) = try train(.copies(of: sft), lora: lora)
+        XCTAssertEqual(trajectory.count, 3)
+        XCTAssertTrue(trajectory.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+        XCTAssertNotEqual(trajectory, fp32, "the bf16 base ran as fp32")
+        // The first step's rollouts come from the unchanged SFT in either precision: their mean KL to
+        // the fp32 SFT (the reward's reference here) is bf16's rounding, not a different policy.
+        XCTAssertLessThan(abs(try XCTUnwrap(trajectory[0]["kl_sft"])), 0.05)
+        // One base model under both networks, on the image's bf16 matrices; the image is unchanged.
+        XCTAssertTrue(onImage.actor.storage === onImage.critic.storage)
+        XCTAssertFalse(onImage.actor.hasFP32Matrices)
+        XCTAssertFalse(onImage.critic.hasFP32Matrices)
+        let view = try image.map(mode: .shared)
+        XCTAssertEqual(SHA256.hex(view.bytes), image.manifest.sha256, "the base changed during training")
+        withExtendedLifetime(view) {}
+
+        XCTAssertThrowsError(try train(try imageStart(image), lora: nil)) { error in
+            XCTAssertTrue("\(error)".contains("holds bf16 weights, which serve as a LoRA base only"), "\(error)")
         }
     }
 }

@@ -111,6 +111,40 @@ final class GenerationTests: XCTestCase {
         }
     }
 
+    /// A model on a bf16 weight image generates in bf16 (prefill and decoding steps through the bf16
+    /// GEMM): a request's tokens are the same alone, in a batch and on any thread count, and each
+    /// token's raw log-prob is the bf16 model's score of the finished sequence up to a flipped bf16
+    /// rounding: decoding's attention (one query at a time) and scoring's (blocks of queries) differ in
+    /// the last fp32 bits, and where that crosses a bf16 rounding boundary of an activation fed to a
+    /// bf16 product, it moves by 2⁻⁹ of itself (as with shared prefixes, ScoringVariantsTests). So the
+    /// bound is a fraction of bf16's own distance from fp32, not fp32's 1e-4.
+    func testGenerationOnABF16ImageIsBatchInvariantAndMatchesItsScoring() throws {
+        let config = TinyModels.config(.qwen2, tied: false)
+        let model = TinyModels.onBF16Image(TinyModels.model(config, seed: 11))
+        model.adapters = LoRAAdapters(config: LoRAConfig(rank: 4, alpha: 8), model: config, seed: 9)
+        var rng = SeededGenerator(seed: 3)
+        for i in 0..<model.adapters!.parameterCount { model.adapters!.parameters.pointer[i] = 0.3 * rng.nextNormal() }
+        let prompts = prompts(9, vocab: config.vocabSize)
+        let requests = prompts.enumerated().map { i, p in
+            GenerationRequest(prompt: p, maxNewTokens: 10 + 3 * i, sampling: SamplingParameters(temperature: 1.1), seed: 500 + UInt64(i), endTokens: [])
+        }
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 2
+        let alone = try requests.map { try Generator(model: model, maxBatch: 1).generate([$0])[0] }
+        for threads in [1, 3] {
+            Parallel.threads = threads
+            XCTAssertEqual(try Generator(model: model, maxBatch: 4).generate(requests), alone, "threads \(threads)")
+        }
+        let fp32 = TinyModels.model(config, seed: 11)
+        fp32.adapters = model.adapters
+        let scoring = zip(prompts, alone).map { ScoringRequest(prompt: $0, response: $1.tokens) }
+        let bf16Deviation = zip(try model.logProbs(scoring).joined(), try fp32.logProbs(scoring).joined()).map { abs($0 - $1) }.max()!
+        let mismatch = try worstScoringMismatch(model, prompts: prompts, results: alone)
+        print("bf16 image: generation vs scoring \(mismatch), bf16 vs fp32 scoring \(bf16Deviation)")
+        XCTAssertLessThan(mismatch, bf16Deviation / 4)
+    }
+
     func testStopConditionsAndFinishReasons() throws {
         let config = TinyModels.config()
         let model = TinyModels.model(config, seed: 7)

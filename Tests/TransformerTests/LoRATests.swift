@@ -89,4 +89,55 @@ final class LoRATests: XCTestCase {
             }
         }
     }
+
+    /// On a bf16 weight image (the base LoRA trainers share from a `srppod --dtype bf16`), the forward
+    /// multiplies in bf16 and the backward runs through the bf16 values unpacked to fp32 (the LM head
+    /// a vocabulary block at a time: 9 000 tokens are three blocks). The adapter gradients are then
+    /// those of the fp32 model holding the same bf16-rounded weights, whose gradients the finite
+    /// differences above check, up to the forward's rounding of activations to bf16.
+    func testAdaptersTrainOverABF16BaseLikeOverItsValuesInFP32() throws {
+        var wide = TinyModels.config(.qwen2, tied: false)
+        wide.vocabSize = 9000
+        for c in [wide, TinyModels.config()] {
+            let onImage = TinyModels.onBF16Image(TinyModels.model(c, seed: 8))
+            let rounded = LlamaModel(config: c)
+            rounded.copyParameters(from: onImage)    // the image's bf16 values, exactly, as fp32
+            let qkv = UnsafeBufferPointer(start: rounded.weights + rounded.layout.layers[0].qkv, count: c.qkvDim * c.hiddenSize)
+            XCTAssertTrue(qkv.allSatisfy { $0.bitPattern & 0xFFFF == 0 } && qkv.contains { $0 != 0 }, "not the bf16 values")
+            let lora = adapters(c)
+            onImage.adapters = lora
+            rounded.adapters = lora
+            let requests = tokens(c)
+            func train(_ model: LlamaModel, recompute: Bool = false) throws -> (logProbs: [Float], gradients: [Float]) {
+                let tape = try model.trainingForward(requests, recompute: recompute)
+                let gradients = AlignedBuffer<Float>(count: lora.parameterCount)
+                let head = model.lmHeadForwardBackward(tape, computeEntropy: true, gradients: nil) { row, _, _ in (row % 2 == 0 ? -1 : 0.5, 0.1) }
+                model.backward(tape, headInputGradient: head.headInputGradient, into: nil, adapterGradients: gradients)
+                return (head.logProbs, Array(gradients.buffer))
+            }
+            let bf16 = try train(onImage), reference = try train(rounded)
+            // The training forward is the scoring forward (the same bf16 products).
+            for (a, b) in zip(bf16.logProbs, try onImage.logProbs(requests).joined()) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+            let logProbDeviation = zip(bf16.logProbs, reference.logProbs).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(logProbDeviation, 0)
+            XCTAssertLessThan(logProbDeviation, 0.05)
+            for adapter in lora.adapters {
+                for (offset, count) in [(adapter.a, 4 * adapter.inFeatures), (adapter.b, adapter.outFeatures * 4)] {
+                    let g = bf16.gradients[offset..<offset + count], r = reference.gradients[offset..<offset + count]
+                    let error = zip(g, r).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+                    let norm = r.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    XCTAssertGreaterThan(norm, 1e-4)
+                    XCTAssertLessThan(error, 0.05 * norm, "vocab \(c.vocabSize), layer \(adapter.layer) \(adapter.target) \(offset == adapter.a ? "A" : "B")")
+                }
+            }
+            // Recomputing the layers in the backward runs the same bf16 products.
+            XCTAssertEqual(try train(onImage, recompute: true).gradients, bf16.gradients)
+            // The merged policy is the bf16 base plus the adapters, in fp32.
+            let merged = onImage.mergingAdapters()
+            XCTAssertTrue(merged.hasFP32Matrices)
+            for (a, b) in zip(try merged.logProbs(requests).joined(), try rounded.logProbs(requests).joined()) {
+                XCTAssertEqual(a, b, accuracy: 1e-5)
+            }
+        }
+    }
 }

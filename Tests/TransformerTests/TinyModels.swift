@@ -26,6 +26,15 @@ enum TinyModels {
         return model
     }
 
+    /// A model on `model`'s weights laid out as a bf16 weight image (matrices packed to bf16, norms
+    /// and biases fp32), as `LlamaModel(config:bf16Region:owner:)` runs one mapped from srppod.
+    static func onBF16Image(_ model: LlamaModel) -> LlamaModel {
+        let layout = BF16ImageLayout(config: model.config)
+        let region = AlignedBuffer<UInt8>(count: layout.byteCount)
+        layout.write(model, into: region.pointer)
+        return LlamaModel(config: model.config, bf16Region: region.pointer, owner: region)
+    }
+
     static func randomTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
         var rng = SeededGenerator(seed: seed)
         return (0..<count).map { _ in Int32(rng.next() % UInt64(vocab)) }

@@ -134,11 +134,12 @@ final class WeightImageTests: XCTestCase {
         // bf16 differs from fp32, as it should.
         XCTAssertNotEqual(bitPatterns(expected), bitPatterns(try model.logProbs(tinyRequests)))
 
-        // Generation needs the fp32 weights a bf16 image does not have.
+        // Generation on the image runs in bf16: its tokens' raw log-probs are the image's own scores.
         let attached = try image.map().makeModel()
-        XCTAssertThrowsError(try Generator(model: attached).generate([GenerationRequest(prompt: [1, 5], maxNewTokens: 3)])) { error in
-            XCTAssertEqual(error as? GenerationError, .needsFP32Weights)
-        }
+        let generated = try Generator(model: attached).generate([GenerationRequest(prompt: [1, 5], maxNewTokens: 6, seed: 4, endTokens: [])])[0]
+        let scored = try attached.logProbs([ScoringRequest(prompt: [1, 5], response: generated.tokens)])[0]
+        XCTAssertEqual(generated.rawLogProbs.count, 6)
+        for (a, b) in zip(generated.rawLogProbs, scored) { XCTAssertEqual(a, b, accuracy: 1e-4) }
     }
 
     func testBF16ImageFilesRoundTripAndKeepTheirDType() throws {

@@ -103,6 +103,30 @@ def test_the_image_socket_is_found_through_the_daemon_or_the_trainer_starts_from
         assert daemon.stop() == 0
 
 
+def test_lora_trainers_train_over_a_bf16_image_and_full_fine_tuning_is_refused(tiny, srppo_bin):
+    """srppod --dtype bf16 serves half-size images; a LoRA trainer's base is that image (mapped
+    read-only, multiplied in bf16 in rollouts, old log-probs and updates alike), its policy is exported
+    (the bf16 base plus the adapters, in fp32), and a full fine-tuning trainer gets a one-line refusal."""
+    path = str(tiny / "http.sock")
+    daemon = Daemon(tiny / "pt", tiny / "sft", "--dtype", "bf16", socket_path=path, image_socket=tiny / "images.sock")
+    try:
+        run = subprocess.run([srppo_bin, "ppo", "--daemon", path, *settings(tiny, steps=3), *LORA, "--out", str(tiny / "bf16")],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "actor and critic from image 'sft'" in run.stderr
+        steps = trajectory(tiny / "bf16")
+        assert len(steps) == 3 and all(isinstance(v, (int, float)) and v == v for step in steps for v in step.values())
+        # At step 1 the actor is the SFT in the same bf16 the daemon scores with: the KL to it is 0.
+        assert abs(steps[0]["kl_sft"]) < 1e-5, steps[0]
+        assert (tiny / "bf16" / "model" / "model.safetensors").stat().st_size > 0
+        full = subprocess.run([srppo_bin, "ppo", "--daemon", path, *settings(tiny, steps=1), "--out", str(tiny / "full")],
+                              capture_output=True, text=True)
+        assert full.returncode == 1
+        assert "holds bf16 weights, which serve as a LoRA base only" in full.stderr, full.stderr
+    finally:
+        assert daemon.stop() == 0
+
+
 def maps_of(pid):
     with open(f"/proc/{pid}/maps") as f:
         return f.read()
