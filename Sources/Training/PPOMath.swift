@@ -55,14 +55,13 @@ public enum PPOMath {
     public static func valueLoss(value v: Double, oldValue: Double, target r: Double, clip epsilon: Double?)
         -> (loss: Double, gradient: Double, clipped: Bool) {
         let plain = 0.5 * (v - r) * (v - r)
-        guard let epsilon else { return (plain, v - r, false) }
-        let vClip = oldValue + min(max(v - oldValue, -epsilon), epsilon)
+        // Inside the clip range V_clip is V itself. (Computed as V_old + (V − V_old) it would differ from
+        // V in the last bit, and that rounding alone would count a token as clipped.)
+        guard let epsilon, abs(v - oldValue) > epsilon else { return (plain, v - r, false) }
+        let vClip = oldValue + (v > oldValue ? epsilon : -epsilon)
         let clipped = 0.5 * (vClip - r) * (vClip - r)
-        if clipped > plain {
-            let inside = abs(v - oldValue) < epsilon
-            return (clipped, inside ? vClip - r : 0, true)
-        }
-        return (plain, v - r, false)
+        // The clipped term is the maximum: it does not depend on V.
+        return clipped > plain ? (clipped, 0, true) : (plain, v - r, false)
     }
 
     /// Fraction of the variance of `targets` that `predictions` explain (1 is perfect, ≤ 0 useless).

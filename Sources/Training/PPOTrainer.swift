@@ -76,6 +76,11 @@ public final class PPOTrainer {
     /// Writes tokenizer files into saved models.
     public var writeExtraFiles: (String) throws -> Void = { _ in }
     public var progress = ProgressLine()
+    /// The ranks of a data-parallel run (`mpirun -np N`): each samples, scores and backpropagates its
+    /// share of a step; the rollouts are gathered so that every rank computes the same advantages,
+    /// and the gradients summed so that every rank takes the same optimizer steps. Rank 0 writes the
+    /// run folder.
+    public var collective: Collective = SingleProcess()
 
     let actorParameters: TrainableParameters
     let criticParameters: TrainableParameters
@@ -141,6 +146,7 @@ public final class PPOTrainer {
         let started = Date(), startStep = state.step
         while state.step < stopAt {
             let metrics = try trainStep()
+            guard collective.isLeader else { continue }
             try run.log(metrics)
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - startStep) * Double(stopAt - state.step)
@@ -150,7 +156,7 @@ public final class PPOTrainer {
                                  metrics["value_loss"] as! Double, metrics["tokens_per_second"] as! Double, ProgressLine.duration(eta)))
             if state.step % config.checkpointEvery == 0 || state.step == config.steps { try saveCheckpoint() }
         }
-        progress.finish()
+        if collective.isLeader { progress.finish() }
     }
 
     /// One PPO step: rollouts, scoring, advantages, then `epochs` passes of minibatch updates.
@@ -176,17 +182,20 @@ public final class PPOTrainer {
             }
         }
         state.rng = rng
-        let sampled = try sampler.sample(actor, prompts: stepPrompts, seeds: seeds, maxNewTokens: config.maxNewTokens,
+        // This rank's share of the step (all of it in a single process). Each sample has its own seed,
+        // so its tokens do not depend on which rank draws it.
+        let mine = collective.share(of: stepPrompts.count)
+        let sampled = try sampler.sample(actor, prompts: Array(stepPrompts[mine]), seeds: Array(seeds[mine]), maxNewTokens: config.maxNewTokens,
                                          temperature: config.temperature, endTokens: endTokens)
         // The coherent reward goes on the end token: a response has ended exactly when its last token
         // is one of the end tokens (a PAD or any other token there means it was cut off).
         for (i, s) in sampled.enumerated() where s.endedWithEOS != (s.tokens.last.map(endTokens.contains) ?? false) {
-            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the end tokens are \(endTokens.sorted())")
+            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(mine.lowerBound + i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the end tokens are \(endTokens.sorted())")
         }
         let generateSeconds = lap()
 
         // 2. Frozen models' log-probs (reward and KL references) from one scoring call.
-        let requests = zip(stepPrompts, sampled).map { RewardRequest(prompt: $0, response: $1.tokens) }
+        let requests = zip(stepPrompts[mine], sampled).map { RewardRequest(prompt: $0, response: $1.tokens) }
         let scores = try scorer.score(requests)
         let scoreSeconds = lap()
 
@@ -196,38 +205,45 @@ public final class PPOTrainer {
         // one critic forward less per step. (The actor's is not: holding its tape too would double the
         // activation memory, and its plain forward can share the prompts, which a training forward
         // cannot.) The critic updates before the actor, so one tape at a time is alive.
+        // (Only a single process reuses it: with several ranks a minibatch is split between them.)
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-        let firstBatch = reusesUpdateForwards ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
+        let reuses = reusesUpdateForwards && collective.size == 1
+        let firstBatch = reuses ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
         let others = scoring.indices.filter { !firstBatch.contains($0) }
         let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
         var criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] }, recompute: config.recompute)
         let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] })
-        var rollouts: [Rollout] = []
-        for i in requests.indices {
-            let coherent = config.reward.compute(sft: scores[i].sft, pt: scores[i].pt, endedWithEOS: sampled[i].endedWithEOS)
-            var rewards = coherent.perToken
-            if let reference = referenceLogProbs(scores[i]) {
-                for t in rewards.indices { rewards[t] -= state.kl.beta * (Double(oldLogProbs[i][t]) - Double(reference[t])) }
+        // The value head's outputs (normalized units), from its inputs' rows: the responses of `order` one after another.
+        var headValues = [[Double]](repeating: [], count: scoring.count)
+        func readValues(_ headInputs: UnsafePointer<Float>, _ order: [Int]) {
+            var row = 0
+            for i in order {
+                let n = requests[i].response.count
+                headValues[i] = valueHead.values(headInputs + row * valueHead.width, rows: n)
+                row += n
             }
-            rollouts.append(Rollout(prompt: requests[i].prompt, response: requests[i].response, endedWithEOS: sampled[i].endedWithEOS,
-                                    oldLogProbs: oldLogProbs[i], scores: scores[i], coherent: coherent, values: [], rewards: rewards))
+        }
+        if let criticTape { readValues(criticTape.headInput.pointer, firstBatch) }
+        if let otherHeadInputs { readValues(otherHeadInputs.pointer, others) }
+        let step = try StepShare(requests: requests, sampled: sampled, oldLogProbs: oldLogProbs, scores: scores, values: headValues)
+            .gathered(over: collective)
+        var rollouts: [Rollout] = []
+        for i in step.requests.indices {
+            let (request, score) = (step.requests[i], step.scores[i])
+            let coherent = config.reward.compute(sft: score.sft, pt: score.pt, endedWithEOS: step.endedWithEOS[i])
+            var rewards = coherent.perToken
+            if let reference = referenceLogProbs(score) {
+                for t in rewards.indices { rewards[t] -= state.kl.beta * (Double(step.oldLogProbs[i][t]) - Double(reference[t])) }
+            }
+            rollouts.append(Rollout(prompt: request.prompt, response: request.response, endedWithEOS: step.endedWithEOS[i],
+                                    oldLogProbs: step.oldLogProbs[i], scores: score, coherent: coherent, values: [], rewards: rewards))
         }
         // A fresh normalizer starts from this step's rewards-to-go, so the very first values are the
         // mean return rather than 0.
         if state.valueNormalizer?.isEmpty == true {
             state.valueNormalizer?.update(rollouts.flatMap { PPOMath.rewardsToGo($0.rewards, gamma: config.gamma) })
         }
-        // Values from the head's inputs, whose rows are the responses of `order` one after another.
-        func assignValues(_ headInputs: UnsafePointer<Float>, _ order: [Int]) {
-            var row = 0
-            for i in order {
-                let n = rollouts[i].response.count
-                rollouts[i].values = valueHead.values(headInputs + row * valueHead.width, rows: n).map(denormalized)
-                row += n
-            }
-        }
-        if let criticTape { assignValues(criticTape.headInput.pointer, firstBatch) }
-        if let otherHeadInputs { assignValues(otherHeadInputs.pointer, others) }
+        for i in rollouts.indices { rollouts[i].values = step.values[i].map(denormalized) }
         for i in rollouts.indices {
             (rollouts[i].advantages, rollouts[i].returns) = PPOMath.gae(rewards: rollouts[i].rewards, values: rollouts[i].values,
                                                                         gamma: config.gamma, lambda: config.lambda)
@@ -254,13 +270,17 @@ public final class PPOTrainer {
             var start = 0
             while start < order.count {
                 let batch = order[start..<min(start + config.miniBatchSize, order.count)].map { rollouts[$0] }
+                // This rank's share of the minibatch; the losses are means over the whole minibatch's tokens.
+                let share = Array(batch[collective.share(of: batch.count)])
+                let tokens = batch.reduce(0) { $0 + $1.response.count }
                 // Step 3's critic tape holds exactly the first minibatch's forward; it goes once used.
-                try updateCritic(batch, tape: epoch == 0 && start == 0 ? criticTape : nil, totals: &totals)
+                try updateCritic(share, tokens: tokens, tape: epoch == 0 && start == 0 ? criticTape : nil, totals: &totals)
                 criticTape = nil
-                if trainActor { try updateActor(batch, totals: &totals) }
+                if trainActor { try updateActor(share, tokens: tokens, totals: &totals) }
                 start += batch.count
             }
         }
+        totals = try totals.summed(over: collective)
         let trainSeconds = lap()
         let stepSeconds = generateSeconds + scoreSeconds + prepareSeconds + trainSeconds
         state.step += 1
@@ -331,15 +351,31 @@ public final class PPOTrainer {
         var valueLoss = 0.0, valueClipped = 0.0
 
         func mean(_ sum: Double, _ count: Int) -> Double { count == 0 ? 0 : sum / Double(count) }
+
+        /// The totals of all ranks (exact: token counts are far below 2⁵³).
+        func summed(over collective: Collective) throws -> UpdateTotals {
+            if collective.size == 1 { return self }
+            let s = try collective.sum([Double(policyTokens), Double(valueTokens), policyLoss, approxKL, policyClipped, entropy,
+                                        valueLoss, valueClipped])
+            return UpdateTotals(policyTokens: Int(s[0]), valueTokens: Int(s[1]), policyLoss: s[2], approxKL: s[3], policyClipped: s[4],
+                                entropy: s[5], valueLoss: s[6], valueClipped: s[7])
+        }
     }
 
-    /// Clipped policy loss (+ entropy bonus), averaged over the minibatch's tokens.
-    private func updateActor(_ batch: [Rollout], totals: inout UpdateTotals) throws {
+    /// Clipped policy loss (+ entropy bonus), averaged over the minibatch's `tokens` response tokens,
+    /// of which `batch` is this rank's share (possibly none); the ranks' gradients are summed.
+    private func updateActor(_ batch: [Rollout], tokens: Int, totals: inout UpdateTotals) throws {
+        actorParameters.zeroGradients()
+        if !batch.isEmpty { try actorGradients(batch, weight: 1 / Double(tokens), totals: &totals) }
+        try collective.sum(actorParameters.gradients)
+        actorParameters.clipGradients(maxNorm: config.maxGradientNorm)
+        actorOptimizer.update(actorParameters, learningRate: config.actorLearningRate)
+    }
+
+    private func actorGradients(_ batch: [Rollout], weight: Double, totals: inout UpdateTotals) throws {
         let tape = try actor.trainingForward(batch.map(\.request), recompute: config.recompute)
         let flatOld = batch.flatMap(\.oldLogProbs), flatAdvantages = batch.flatMap(\.advantages)
-        let weight = 1 / Double(flatOld.count)
         let full = actor.adapters == nil
-        actorParameters.zeroGradients()
         var local = totals
         let head = actor.lmHeadForwardBackward(tape, computeEntropy: true, temperature: config.temperature,
                                                gradients: full ? actorParameters.gradients : nil) { row, logProb, entropy in
@@ -356,8 +392,6 @@ public final class PPOTrainer {
         totals = local
         actor.backward(tape, headInputGradient: head.headInputGradient, into: full ? actorParameters.gradients : nil,
                        adapterGradients: full ? nil : actorParameters.gradients)
-        actorParameters.clipGradients(maxNorm: config.maxGradientNorm)
-        actorOptimizer.update(actorParameters, learningRate: config.actorLearningRate)
     }
 
     /// The value of a value-head output: itself, or denormalized by the running return statistics.
@@ -365,9 +399,22 @@ public final class PPOTrainer {
 
     private func normalized(_ value: Double) -> Double { state.valueNormalizer?.normalize(value) ?? value }
 
-    /// Clipped value loss, averaged over the minibatch's tokens; trains trunk and head together. With
-    /// value normalization the loss, and the clip range, are in units of the returns' deviation.
-    private func updateCritic(_ batch: [Rollout], tape: TrainingTape?, totals: inout UpdateTotals) throws {
+    /// Clipped value loss, averaged over the minibatch's `tokens` response tokens, of which `batch` is
+    /// this rank's share; trains trunk and head together. With value normalization the loss, and the
+    /// clip range, are in units of the returns' deviation.
+    private func updateCritic(_ batch: [Rollout], tokens: Int, tape: TrainingTape?, totals: inout UpdateTotals) throws {
+        criticParameters.zeroGradients()
+        headParameters.zeroGradients()
+        if !batch.isEmpty { try criticGradients(batch, tokens: tokens, tape: tape, totals: &totals) }
+        try collective.sum(criticParameters.gradients)
+        try collective.sum(headParameters.gradients)
+        criticParameters.clipGradients(maxNorm: config.maxGradientNorm)
+        headParameters.clipGradients(maxNorm: config.maxGradientNorm)
+        criticOptimizer.update(criticParameters, learningRate: config.criticLearningRate)
+        headOptimizer.update(headParameters, learningRate: config.valueHeadLearningRate)
+    }
+
+    private func criticGradients(_ batch: [Rollout], tokens: Int, tape: TrainingTape?, totals: inout UpdateTotals) throws {
         let tape = try tape ?? critic.trainingForward(batch.map(\.request), recompute: config.recompute)
         let rows = tape.scoredCount
         let values = valueHead.values(tape.headInput.pointer, rows: rows)
@@ -377,19 +424,13 @@ public final class PPOTrainer {
             let v = PPOMath.valueLoss(value: values[r], oldValue: oldValues[r], target: targets[r], clip: config.valueClip)
             totals.valueLoss += v.loss
             totals.valueClipped += v.clipped ? 1 : 0
-            gradients[r] = v.gradient / Double(rows)
+            gradients[r] = v.gradient / Double(tokens)
         }
         totals.valueTokens += rows
-        criticParameters.zeroGradients()
-        headParameters.zeroGradients()
         let dInputs = valueHead.backward(tape.headInput.pointer, rows: rows, valueGradients: gradients, into: headParameters.gradients)
         let full = critic.adapters == nil
         critic.backward(tape, headInputGradient: dInputs, into: full ? criticParameters.gradients : nil,
                         adapterGradients: full ? nil : criticParameters.gradients)
-        criticParameters.clipGradients(maxNorm: config.maxGradientNorm)
-        headParameters.clipGradients(maxNorm: config.maxGradientNorm)
-        criticOptimizer.update(criticParameters, learningRate: config.criticLearningRate)
-        headOptimizer.update(headParameters, learningRate: config.valueHeadLearningRate)
     }
 
     // MARK: Checkpoints
@@ -452,7 +493,7 @@ public final class PPOTrainer {
         try criticOptimizer.load(from: s + "/critic-optimizer.safetensors")
         try headOptimizer.load(from: s + "/value-head-optimizer.safetensors")
         state = saved
-        try run.truncateMetrics(after: state.step)
+        if collective.isLeader { try run.truncateMetrics(after: state.step) }
         return state.step
     }
 

@@ -52,6 +52,10 @@ public final class SFTTrainer {
     /// Writes tokenizer files (and anything else a checkpoint needs besides weights) into a folder.
     public var writeExtraFiles: (String) throws -> Void = { _ in }
     public var progress = ProgressLine()
+    /// The ranks of a data-parallel run (`mpirun -np N`): each backpropagates its share of every
+    /// optimizer step's demonstrations and the gradients are summed, so every rank takes the same
+    /// steps. Rank 0 writes the run folder.
+    public var collective: Collective = SingleProcess()
 
     let parameters: TrainableParameters
     let optimizer: AdamW
@@ -99,7 +103,7 @@ public final class SFTTrainer {
         let startStep = state.step
         if state.step == 0 {
             let loss = try evaluate()
-            try run.log(["step": 0, "eval_loss": loss])
+            if collective.isLeader { try run.log(["step": 0, "eval_loss": loss]) }
         }
         while state.step < stopAt {
             let record = try trainStep()
@@ -112,6 +116,7 @@ public final class SFTTrainer {
                 metrics["eval_loss"] = loss
                 line += String(format: " eval %.4f", loss)
             }
+            guard collective.isLeader else { continue }
             try run.log(metrics)
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - startStep) * Double(stopAt - state.step)
@@ -122,7 +127,7 @@ public final class SFTTrainer {
                 try saveCheckpoint()
             }
         }
-        progress.finish()
+        if collective.isLeader { progress.finish() }
     }
 
     struct StepRecord {
@@ -155,9 +160,11 @@ public final class SFTTrainer {
         let weight = 1 / Float(responseTokens)
         parameters.zeroGradients()
         var lossSum = 0.0
-        var start = 0
-        while start < batch.count {
-            let micro = batch[start..<min(start + config.microBatchSize, batch.count)]
+        // This rank's share of the step (all of it in a single process), in micro-batches.
+        let share = collective.share(of: batch.count)
+        var start = share.lowerBound
+        while start < share.upperBound {
+            let micro = batch[start..<min(start + config.microBatchSize, share.upperBound)]
             let requests = micro.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
             let tape = try model.trainingForward(requests, recompute: config.recompute)
             let full = config.lora == nil
@@ -169,6 +176,8 @@ public final class SFTTrainer {
                            adapterGradients: full ? nil : parameters.gradients)
             start += micro.count
         }
+        try collective.sum(parameters.gradients)
+        lossSum = try collective.sum([lossSum])[0]
         let norm = parameters.clipGradients(maxNorm: config.maxGradientNorm)
         let lr = schedule.rate(at: state.step)
         optimizer.update(parameters, learningRate: lr)
@@ -181,11 +190,22 @@ public final class SFTTrainer {
 
     /// Mean negative log-likelihood per response token of the held-out demonstrations (of the
     /// training ones when nothing is held out).
+    /// With several ranks, each scores its share and the sums are added.
     public func evaluate() throws -> Double {
-        try Self.meanNegativeLogLikelihood(model, heldOut.isEmpty ? train : heldOut, batchSize: config.microBatchSize)
+        let examples = heldOut.isEmpty ? train : heldOut
+        let (total, count) = try Self.negativeLogLikelihood(model, Array(examples[collective.share(of: examples.count)]),
+                                                            batchSize: config.microBatchSize)
+        let sums = try collective.sum([total, Double(count)])
+        return sums[0] / max(sums[1], 1)
     }
 
     public static func meanNegativeLogLikelihood(_ model: LlamaModel, _ examples: [TokenizedExample], batchSize: Int) throws -> Double {
+        let (total, count) = try negativeLogLikelihood(model, examples, batchSize: batchSize)
+        return total / Double(max(count, 1))
+    }
+
+    /// Σ −log p over the response tokens of `examples`, and how many there are.
+    static func negativeLogLikelihood(_ model: LlamaModel, _ examples: [TokenizedExample], batchSize: Int) throws -> (Double, Int) {
         var total = 0.0, count = 0
         var start = 0
         while start < examples.count {
@@ -196,7 +216,7 @@ public final class SFTTrainer {
             }
             start += chunk.count
         }
-        return total / Double(max(count, 1))
+        return (total, count)
     }
 
     // MARK: Checkpoints
@@ -241,7 +261,7 @@ public final class SFTTrainer {
         guard state.order.count == train.count else {
             throw TrainingError.resumeMismatch("the checkpoint was trained on \(state.order.count) demonstrations, the data now has \(train.count)")
         }
-        try run.truncateMetrics(after: state.step)
+        if collective.isLeader { try run.truncateMetrics(after: state.step) }
         return state.step
     }
 }

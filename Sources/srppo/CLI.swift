@@ -1,5 +1,7 @@
 import ArgumentParser
+import Cluster
 import Foundation
+import Training
 
 /// Shared command-line conventions: one-line errors on stderr, exit 1 for runtime failures
 /// (usage errors exit 2, see main.swift).
@@ -15,6 +17,21 @@ enum CLI {
         } catch {
             FileHandle.standardError.write(Data("srppo: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+    }
+}
+
+extension CLI {
+    /// `orExit` for a command that may run as MPI ranks (`mpirun -np N srppo ppo|sft …`): `body` gets
+    /// the ranks (one process alone without a launcher); a rank's error ends the whole job.
+    static func ranks(_ body: (Collective) throws -> Void) throws {
+        try orExit {
+            try MPICollective.run(report: { FileHandle.standardError.write(Data("srppo: \($0)\n".utf8)) }) { collective in
+                if collective.size > 1, collective.isLeader {
+                    FileHandle.standardError.write(Data("srppo: data-parallel over \(collective.size) MPI ranks\n".utf8))
+                }
+                try body(collective)
+            }
         }
     }
 }

@@ -116,7 +116,7 @@ struct PPOCommand: ParsableCommand {
     func run() throws {
         if let threads { Parallel.threads = threads }
         let started = DispatchTime.now()
-        try CLI.orExit {
+        try CLI.ranks { ranks in
             let folder = try RunFolder(path: out)
             let runConfig = try resolveConfig(folder)
             let (scorer, sftModel, start) = try prepare(runConfig)
@@ -130,17 +130,18 @@ struct PPOCommand: ParsableCommand {
                                          endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
                                          config: runConfig.ppo, run: folder)
             trainer.writeExtraFiles = { try TextEncoding.writeTokenizerFiles(for: sftModel, to: $0) }
+            trainer.collective = ranks
             if resume {
                 let step = try trainer.resume()
                 FileHandle.standardError.write(Data("ppo: resuming \(out) at step \(step)/\(runConfig.ppo.steps)\n".utf8))
-            } else {
+            } else if ranks.isLeader {
                 try folder.saveConfig(runConfig)
                 FileHandle.standardError.write(Data("ppo: \(examples.count) prompts, \(runConfig.ppo.steps) steps of \(runConfig.ppo.responsesPerStep) responses\n".utf8))
             }
             let startup = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
             FileHandle.standardError.write(Data("ppo: actor and critic from \(start.origin); start-up \(String(format: "%.3f", startup)) s (command start to first rollout)\n".utf8))
             try trainer.run(maxSteps: maxSteps)
-            if trainer.step == runConfig.ppo.steps {
+            if trainer.step == runConfig.ppo.steps, ranks.isLeader {
                 try folder.writeFinalModel { try TextEncoding.saveModel(trainer.actor, tokenizerOf: sftModel, to: $0) }
                 FileHandle.standardError.write(Data("ppo: done; policy in \(out)/model\n".utf8))
             }

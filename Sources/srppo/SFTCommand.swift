@@ -70,7 +70,7 @@ struct SFTCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.threads = threads }
-        try CLI.orExit {
+        try CLI.ranks { ranks in
             let folder = try RunFolder(path: out)
             let runConfig = try resolveConfig(folder)
             let loaded = try ModelLoader.load(path: runConfig.model)
@@ -80,17 +80,18 @@ struct SFTCommand: ParsableCommand {
                 limits: .init(vocabularySize: loaded.model.config.vocabSize, maxLength: loaded.model.config.maxPositions))
             let trainer = try SFTTrainer(model: loaded.model, examples: examples, config: runConfig.sft, run: folder)
             trainer.writeExtraFiles = { try TextEncoding.writeTokenizerFiles(for: loaded, to: $0) }
+            trainer.collective = ranks
             if resume {
                 let step = try trainer.resume()
                 FileHandle.standardError.write(Data("sft: resuming \(out) at step \(step)/\(trainer.totalSteps)\n".utf8))
-            } else {
+            } else if ranks.isLeader {
                 try folder.saveConfig(runConfig)
                 try Self.writeHeldOut(trainer.heldOut, to: folder.path + "/heldout.jsonl")
                 FileHandle.standardError.write(Data(
                     "sft: \(trainer.train.count) training and \(trainer.heldOut.count) held-out demonstrations, \(trainer.totalSteps) steps\n".utf8))
             }
             try trainer.run(maxSteps: maxSteps)
-            if trainer.step == trainer.totalSteps {
+            if trainer.step == trainer.totalSteps, ranks.isLeader {
                 try folder.writeFinalModel { try TextEncoding.saveModel(trainer.model, tokenizerOf: loaded, to: $0) }
                 FileHandle.standardError.write(Data("sft: done; model in \(out)/model\n".utf8))
             }

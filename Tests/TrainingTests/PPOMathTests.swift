@@ -1,5 +1,6 @@
 import Foundation
 import Reward
+import Tensor
 import Training
 import XCTest
 
@@ -67,6 +68,15 @@ final class PPOMathTests: XCTestCase {
         XCTAssertEqual(movedFar.loss, 0.5 * 1.2 * 1.2, accuracy: 1e-12)
         XCTAssertEqual(movedFar.gradient, -1.2, accuracy: 1e-12)
         XCTAssertEqual(PPOMath.valueLoss(value: 3, oldValue: 0, target: 1, clip: nil).gradient, 2)
+        // Inside the range nothing is clipped, whatever the rounding of V_old + (V − V_old).
+        var rng = SeededGenerator(seed: 5)
+        for _ in 0..<10_000 {
+            let old = 3 * Double(rng.nextNormal()), target = 3 * Double(rng.nextNormal())
+            let v = old + 0.2 * (2 * Double(rng.next() % 1_000_000) / 1e6 - 1)
+            let inside = PPOMath.valueLoss(value: v, oldValue: old, target: target, clip: 0.2)
+            XCTAssertFalse(inside.clipped, "v \(v), old \(old), target \(target)")
+            XCTAssertEqual(inside.loss, 0.5 * (v - target) * (v - target))
+        }
     }
 
     func testExplainedVarianceAndKLController() {
