@@ -71,22 +71,21 @@ int srppo_mpi_size(void) { return size; }
 // MPI counts are int: long buffers go in pieces.
 #define PIECE (1 << 28)
 
-int srppo_mpi_allreduce_sum_float(float *values, size_t count) {
+static int allreduce_sum(void *values, size_t count, size_t element_size, handle type) {
     for (size_t start = 0; start < count; start += PIECE) {
         int n = (int)(count - start < PIECE ? count - start : PIECE);
-        int code = mpi_allreduce(in_place, values + start, n, type_float, op_sum, comm_world);
+        int code = mpi_allreduce(in_place, (char *)values + start * element_size, n, type, op_sum, comm_world);
         if (code != 0) return code;
     }
     return 0;
 }
 
+int srppo_mpi_allreduce_sum_float(float *values, size_t count) {
+    return allreduce_sum(values, count, sizeof(float), type_float);
+}
+
 int srppo_mpi_allreduce_sum_double(double *values, size_t count) {
-    for (size_t start = 0; start < count; start += PIECE) {
-        int n = (int)(count - start < PIECE ? count - start : PIECE);
-        int code = mpi_allreduce(in_place, values + start, n, type_double, op_sum, comm_world);
-        if (code != 0) return code;
-    }
-    return 0;
+    return allreduce_sum(values, count, sizeof(double), type_double);
 }
 
 int srppo_mpi_allgather_long(long value, long *all) {

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// The processes of one data-parallel run (MPI ranks, `Sources/Cluster`) as a trainer sees them:
@@ -36,4 +37,44 @@ public final class SingleProcess: Collective {
     public func sum(_ values: UnsafeMutablePointer<Float>, count: Int) throws {}
     public func sum(_ values: [Double]) throws -> [Double] { values }
     public func gather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+}
+
+/// A collective that measures what goes through it: seconds spent in collective operations (the
+/// transfer, and waiting for the slowest rank) and the bytes this rank contributed (none alone). For
+/// benchmarks.
+public final class MeteredCollective: Collective {
+    public let base: Collective
+    public private(set) var seconds = 0.0
+    public private(set) var bytes = 0
+
+    public init(_ base: Collective) { self.base = base }
+
+    public var rank: Int { base.rank }
+    public var size: Int { base.size }
+
+    public func reset() {
+        seconds = 0
+        bytes = 0
+    }
+
+    public func sum(_ values: UnsafeMutablePointer<Float>, count: Int) throws {
+        try measure(bytes: count * 4) { try base.sum(values, count: count) }
+    }
+
+    public func sum(_ values: [Double]) throws -> [Double] {
+        try measure(bytes: values.count * 8) { try base.sum(values) }
+    }
+
+    public func gather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        try measure(bytes: bytes.count) { try base.gather(bytes) }
+    }
+
+    private func measure<T>(bytes count: Int, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            bytes += size > 1 ? count : 0
+        }
+        return try body()
+    }
 }

@@ -17,12 +17,16 @@ struct BenchPPOCommand: ParsableCommand {
         medians: seconds per step and per phase — generate (sampling the responses with the KV cache),
         score (PT and SFT log-probs of every response), prepare (the actor's old log-probs and the
         critic's values: one forward each), train (epochs × minibatches of actor and critic
-        forward + backward + AdamW) — and response tokens per second. Without --sft, SFT is a second
+        forward + backward + AdamW) — and response tokens per second. Under `mpirun -np N` each rank
+        takes its share of every step (as `srppo ppo` does) and the summary adds the seconds spent in
+        collective operations (summing gradients, gathering rollouts; waiting for the slowest rank
+        included) and the bytes each rank sends per step. Without --sft, SFT is a second
         copy of PT (the reward is then 0, the work the same). Prompts: --prompts JSONL, or eight short
         built-in questions rendered with the model's chat template.
 
         Example:
           srppo bench ppo --pt SmolLM2-135M-Instruct.Q4_1.gguf --threads 2
+          mpirun -np 2 srppo bench ppo --pt SmolLM2-135M-Instruct.Q4_1.gguf --threads 1
         """
     )
 
@@ -59,7 +63,7 @@ struct BenchPPOCommand: ParsableCommand {
 
     func run() throws {
         if let threads { Parallel.threads = threads }
-        try CLI.orExit {
+        try CLI.ranks { ranks in
             let ptModel = try ModelLoader.load(path: pt)
             let sftModel = try ModelLoader.load(path: sft ?? pt)
             let textEncoder = try TextEncoding.promptResponseEncoder(for: sftModel)
@@ -86,12 +90,18 @@ struct BenchPPOCommand: ParsableCommand {
                                          endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
                                          config: c, run: RunFolder(path: folder))
             trainer.reusesUpdateForwards = !separateForwards
+            let meter = MeteredCollective(ranks)
+            trainer.collective = meter
             for _ in 0..<warmup { _ = try trainer.trainStep() }
             let phases = ["seconds_step", "seconds_generate", "seconds_score", "seconds_prepare", "seconds_train"]
             var samples: [String: [Double]] = [:]
-            var tokens: [Double] = []
+            var tokens: [Double] = [], communication: [Double] = [], bytes: [Double] = []
             for _ in 0..<steps {
+                meter.reset()
                 let m = try trainer.trainStep()
+                communication.append(meter.seconds)
+                bytes.append(Double(meter.bytes))
+                guard ranks.isLeader else { continue }
                 for p in phases { samples[p, default: []].append(m[p] as! Double) }
                 let responseTokens = (m["response_length"] as! Double) * Double(c.responsesPerStep)
                 tokens.append(responseTokens)
@@ -99,8 +109,12 @@ struct BenchPPOCommand: ParsableCommand {
                             "eos_rate": m["eos_rate"]!, "seconds_step": m["seconds_step"]!, "seconds_generate": m["seconds_generate"]!,
                             "seconds_score": m["seconds_score"]!, "seconds_prepare": m["seconds_prepare"]!, "seconds_train": m["seconds_train"]!])
             }
+            guard ranks.isLeader else { return }
             let step = Bench.median(samples["seconds_step"]!)
             var summary: [String: Any] = [
+                "ranks": ranks.size, "seconds_communicate": Bench.round(Bench.median(communication), 3),
+                "share_communicate": Bench.round(Bench.median(communication) / step, 3),
+                "bytes_sent_per_rank_per_step": Bench.median(bytes),
                 "summary": "median of \(steps) steps after \(warmup) warm-up",
                 "threads": Parallel.threads, "responses_per_step": c.responsesPerStep, "prompts_per_step": promptsPerStep,
                 "samples_per_prompt": samplesPerPrompt, "max_new_tokens": maxNewTokens, "epochs": epochs, "mini_batch_size": miniBatchSize,

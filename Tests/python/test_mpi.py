@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from srppod_harness import Daemon
 from tiny_model import write_tiny_llama
 
 # Root in CI: Open MPI refuses root unless told (--allow-run-as-root); two ranks on two cores.
@@ -60,7 +61,7 @@ def ppo(srppo_bin, models, out, *extra, ranks=1, steps=3, check=True):
 
 @pytest.mark.parametrize("networks", [[], ["--actor-lora-rank", "4", "--critic-lora-rank", "4"]], ids=["full", "lora"])
 def test_two_ranks_train_ppo_as_one_process(models, srppo_bin, networks):
-    one = ppo(srppo_bin, models, models / "one", *networks)
+    ppo(srppo_bin, models, models / "one", *networks)
     two = ppo(srppo_bin, models, models / "two", *networks, ranks=2)
     assert "data-parallel over 2 MPI ranks" in two.stderr
     single, ranks = metrics(models / "one"), metrics(models / "two")
@@ -73,6 +74,24 @@ def test_two_ranks_train_ppo_as_one_process(models, srppo_bin, networks):
     # One writer: rank 0's run folder is a complete run.
     assert sorted(os.listdir(models / "two" / "checkpoints")) == sorted(os.listdir(models / "one" / "checkpoints"))
     assert (models / "two" / "model" / "model.safetensors").exists()
+
+
+def test_ranks_score_through_their_nodes_daemon_as_in_process(models, srppo_bin):
+    """Each rank scores through the srppod of its node (here both ranks' node) and starts from its SFT
+    image: the run is the in-process 2-rank run, bit for bit (the daemon's scores are the engine's)."""
+    ppo(srppo_bin, models, models / "embedded", ranks=2)
+    path = str(models / "http.sock")
+    daemon = Daemon(models / "pt", models / "sft", socket_path=path, image_socket=models / "images.sock")
+    try:
+        command = [srppo_bin, "ppo", "--daemon", path, "--prompts", str(models / "prompts.jsonl"), "--steps", "3",
+                   "--prompts-per-step", "4", "--samples-per-prompt", "2", "--max-new-tokens", "10", "--mini-batch-size", "4",
+                   "--seed", "7", "--threads", "1", "--out", str(models / "served")]
+        served = subprocess.run(MPIRUN + command, capture_output=True, text=True, timeout=300)
+        assert served.returncode == 0, served.stderr
+        assert served.stderr.count("actor and critic from image 'sft'") == 2
+    finally:
+        assert daemon.stop() == 0
+    assert metrics(models / "served") == metrics(models / "embedded")
 
 
 def test_two_ranks_train_sft_as_one_process(models, srppo_bin):
