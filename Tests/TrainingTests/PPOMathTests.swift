@@ -68,10 +68,14 @@ final class PPOMathTests: XCTestCase {
         XCTAssertEqual(movedFar.loss, 0.5 * 1.2 * 1.2, accuracy: 1e-12)
         XCTAssertEqual(movedFar.gradient, -1.2, accuracy: 1e-12)
         XCTAssertEqual(PPOMath.valueLoss(value: 3, oldValue: 0, target: 1, clip: nil).gradient, 2)
-        // Inside the range nothing is clipped, whatever the rounding of V_old + (V − V_old).
+        // Inside the range nothing is clipped, whatever the rounding: V_old + (V − V_old) is not V when V
+        // is near 0 and V_old is not (here 1.39e-17 for 1e-17), and that alone must not count as a clip.
+        let nearZero = PPOMath.valueLoss(value: 1e-17, oldValue: 0.1, target: -1e-17, clip: 0.2)
+        XCTAssertFalse(nearZero.clipped)
+        XCTAssertEqual(nearZero.loss, 0.5 * 2e-17 * 2e-17)
         var rng = SeededGenerator(seed: 5)
         for _ in 0..<10_000 {
-            let old = 3 * Double(rng.nextNormal()), target = 3 * Double(rng.nextNormal())
+            let old = 0.1 * Double(rng.nextNormal()), target = 3 * Double(rng.nextNormal())
             let v = old + 0.2 * (2 * Double(rng.next() % 1_000_000) / 1e6 - 1)
             let inside = PPOMath.valueLoss(value: v, oldValue: old, target: target, clip: 0.2)
             XCTAssertFalse(inside.clipped, "v \(v), old \(old), target \(target)")
