@@ -4,11 +4,14 @@ import Tensor
 
 /// A LLaMA-family causal LM (LLaMA, SmolLM, Qwen2) over one flat fp32 parameter buffer.
 ///
-/// The forward packs the sequences of a batch one after another with no padding. Every matrix
-/// product runs per sequence (and per fixed block of output columns), never across sequences: OpenBLAS
-/// rounds a row differently depending on the shape of the call it is in, so this is what makes a
-/// sequence's log-probs bit-identical whether it is scored alone or in any batch, on any thread count.
-/// At 64+ tokens per sequence the per-sequence GEMMs run at full speed (measured in BENCHMARKS.md).
+/// The forward packs the sequences of a batch one after another with no padding. Unless prompts are
+/// shared, every matrix product runs per sequence (and per fixed block of output columns), never
+/// across sequences: OpenBLAS rounds a row differently depending on the shape of the call it is in,
+/// so this is what makes a sequence's log-probs bit-identical whether it is scored alone or in any
+/// batch, on any thread count. At 64+ tokens per sequence the per-sequence GEMMs run at full speed
+/// (measured in BENCHMARKS.md). A batch with shared prompts (`sharePrefixes`), which gives up that
+/// equality anyway, multiplies rows of several sequences together in fixed segments
+/// (`PackedBatch.gemmSegments`); a model on a bf16 weight image multiplies through the bf16 GEMM.
 ///
 /// Shapes in comments: T = tokens in the batch, L = one sequence's length, d = hidden size,
 /// f = intermediate size, H/G = query/key-value heads, e = head dim, V = vocabulary.

@@ -47,8 +47,7 @@ struct BenchAttachCommand: ParsableCommand {
     @Option(help: "Tokens in the probe sequence scored after each attach.")
     var probeTokens: Int = 16
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard repeats >= 1, coldRepeats >= 1 else { throw ValidationError("--repeats and --cold-repeats must be at least 1") }
@@ -56,7 +55,7 @@ struct BenchAttachCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         let out = try JSONLines.Writer(path: nil)
         let probe = [ScoringRequest(tokens: (0..<probeTokens).map { Int32(1 + $0 * 37) }, firstScored: 1)]
 

@@ -34,7 +34,7 @@ struct BenchDaemonCommand: ParsableCommand {
     @Option(help: "Requests per client per series.") var requests: Int = 8
     @Option(help: "Prompt tokens per request.") var promptTokens: Int = 32
     @Option(help: "Response tokens per request.") var responseTokens: Int = 32
-    @Option(help: "Worker threads, in-process and in srppod (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Option(help: "srppod executable (default: beside this srppo).") var srppod: String?
     @Flag(help: "Also run the multi-client series against srppod with --batch-tokens 1.") var unbatchedControl = false
 
@@ -48,7 +48,7 @@ struct BenchDaemonCommand: ParsableCommand {
     var clientCounts: [Int] { clients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         let out = try JSONLines.Writer(path: nil)
         let ptModel = try CLI.orExit { try ModelLoader.load(path: pt).model }
         // One checkpoint as both: one model, so in-process scoring runs one forward pass per request, as

@@ -40,8 +40,7 @@ struct BenchGenerateCommand: ParsableCommand {
     @Option(help: "Sampling temperature (0: greedy).")
     var temperature: Double = 1
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
@@ -56,7 +55,7 @@ struct BenchGenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         let loaded = try CLI.orExit { try ModelLoader.load(path: model) }
         let out = try JSONLines.Writer(path: nil)
         var decodeRates: [Int: Double] = [:]

@@ -46,7 +46,7 @@ struct BenchPPOCommand: ParsableCommand {
     @Flag(help: "Run the critic's forward of the first minibatch again in its update instead of reusing the one that gave its values (the difference the reuse makes).")
     var separateForwards = false
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     static let builtInPrompts = ["What is the capital of France?", "Name three primary colors.", "How many legs does a spider have?",
                                  "Write a haiku about the sea.", "What is 12 times 7?", "Give one tip for better sleep.",
@@ -62,7 +62,7 @@ struct BenchPPOCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         try CLI.ranks { ranks in
             let ptModel = try ModelLoader.load(path: pt)
             let sftModel = try ModelLoader.load(path: sft ?? pt)

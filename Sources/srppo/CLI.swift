@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Tensor
 import Training
 
 /// Shared command-line conventions: one-line errors on stderr, exit 1 for runtime failures
@@ -33,6 +34,21 @@ extension CLI {
                 try body(collective)
             }
         }
+    }
+}
+
+/// `--threads`, the same for every command that computes: the engine's worker count (kernels,
+/// GEMMs, attention); per rank under mpirun.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Sets the worker count when --threads was given.
+    func apply() {
+        if let threads { Parallel.threads = threads }
     }
 }
 

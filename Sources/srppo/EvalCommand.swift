@@ -65,8 +65,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Sequences decoded (and demonstrations scored) together.")
     var batchSize: Int = 8
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: "The field holding the response to score.")
     var responseField = "response"
@@ -113,7 +112,7 @@ struct EvalCommand: ParsableCommand {
 
     /// Generates for every --set with the model, scores, and adds held-out NLL.
     private func runModel(_ path: String, scorer: IFEvalScorer) throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         let loaded = try CLI.orExit { try ModelLoader.load(path: path) }
         let tokenizer = try CLI.orExit { () throws -> BPETokenizer in
             guard let tokenizer = try TextEncoding.tokenizer(for: loaded) else {

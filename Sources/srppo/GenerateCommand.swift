@@ -80,8 +80,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Chat template file for \"messages\" lines (default: the model's own).")
     var chatTemplate: String?
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -103,7 +102,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         try CLI.orExit {
             let loaded = try ModelLoader.load(path: model)
             let tokenizer = try GenerationText.load(for: loaded, chatTemplateFile: chatTemplate)

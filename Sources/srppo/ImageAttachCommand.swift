@@ -50,8 +50,7 @@ extension ImageCommand {
         @Option(help: "Sequences scored together in one forward pass.")
         var batchSize: Int = 8
 
-        @Option(help: "Worker threads (default: all cores).")
-        var threads: Int?
+        @OptionGroup var threading: ThreadOptions
 
         @Flag(help: "Keep the mapping until standard input closes, after printing {\"event\":\"holding\",…}.")
         var hold = false
@@ -67,7 +66,7 @@ extension ImageCommand {
         }
 
         func run() throws {
-            if let threads { Parallel.threads = threads }
+            threading.apply()
             let start = DispatchTime.now()
             let received = try CLI.orExit {
                 try WeightImageClient(socketPath: socket).fetch(name: name, expectedSHA256: sha256)

@@ -34,7 +34,7 @@ struct RewardCommand: ParsableCommand {
     @Option(help: "Client name given to the daemon (default: srppo-reward-PID).") var client: String?
     @Option(help: "Input JSONL file (default: standard input).") var input: String?
     @Option(help: "Output JSONL file (default: standard output).") var output: String?
-    @Option(help: "Worker threads (default: all cores; without --daemon).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Option(help: "Weight precision without --daemon: f32 (reference) or bf16 (faster; see `srppo score --help`).")
     var dtype: String = "f32"
     @Flag(help: "Without --daemon: compute a prompt shared by several lines once (equal to float rounding).")
@@ -55,7 +55,7 @@ struct RewardCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         try CLI.orExit {
             let lines = try JSONLines.read(input)
             let results = try daemon != nil ? scoreThroughDaemon(lines) : scoreInProcess(lines)

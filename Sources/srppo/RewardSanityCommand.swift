@@ -40,7 +40,7 @@ struct RewardSanityCommand: ParsableCommand {
     @Option(help: "JSON results file.") var output: String
     @Option(help: "Most new tokens per sample.") var maxNewTokens = 128
     @Option(help: "Row i samples with seed --seed + i.") var seed: UInt64 = 0
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     enum Kind: String, CaseIterable, Codable { case reference, shuffled, pt, sft }
 
@@ -76,7 +76,7 @@ struct RewardSanityCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         try CLI.orExit {
             let loadedSFT = try ModelLoader.load(path: sft), ptModel = try ModelLoader.load(path: pt).model
             let sftModel = loadedSFT.model

@@ -40,25 +40,9 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "JSON file with settings (the \"sft\" object of a run-config.json); flags override it.")
     var config: String?
 
-    @Option(help: "Epochs over the training demonstrations.") var epochs: Int?
-    @Option(help: "Demonstrations per optimizer step.") var batchSize: Int?
-    @Option(help: "Demonstrations per forward/backward pass (gradient accumulation below batch size).") var microBatchSize: Int?
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Double?
-    @Option(help: "Share of steps spent warming up.") var warmupRatio: Double?
-    @Option(help: "Decay after warm-up: cosine, linear or constant.") var schedule: String?
-    @Option(help: "AdamW decoupled weight decay (matrices only).") var weightDecay: Double?
-    @Option(help: "Global gradient-norm clip (0: off).") var maxGradNorm: Double?
-    @Option(help: "Share of demonstrations held out for eval loss.") var evalFraction: Double?
-    @Option(help: "Evaluate every N steps.") var evalEvery: Int?
-    @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
-    @Option(help: "Checkpoints to keep.") var keep: Int?
-    @Option(help: "Seed for the split, data order and LoRA init.") var seed: UInt64?
-    @Option(help: "Train LoRA adapters of this rank instead of all weights.") var loraRank: Int?
-    @Option(help: "LoRA alpha (default: 2 × rank).") var loraAlpha: Double?
-    @Option(help: "LoRA target projections, comma-separated from q,k,v,o,gate,up,down.") var loraTargets: String?
-    @Flag(help: "Recompute activations in the backward (less memory, ~1/3 more compute).") var recompute = false
+    @OptionGroup(title: "SFT settings (saved with the run)") var settings: SFTOptions
     @Option(help: "Stop after this many steps (the run can be resumed later).") var maxSteps: Int?
-    @Option(help: "Worker threads (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     /// What run-config.json holds for an SFT run.
     struct RunConfig: Codable {
@@ -69,7 +53,7 @@ struct SFTCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         try CLI.ranks { ranks in
             let folder = try RunFolder(path: out)
             let runConfig = try resolveConfig(folder)
@@ -103,7 +87,7 @@ struct SFTCommand: ParsableCommand {
     private func resolveConfig(_ folder: RunFolder) throws -> RunConfig {
         if resume {
             let saved = try folder.loadConfig(RunConfig.self)
-            if model != nil || data != nil || config != nil || settingsGiven {
+            if model != nil || data != nil || config != nil || settings.given {
                 throw CLI.Failure(description: "--resume continues \(out) with its saved settings: leave out --model, --data and training flags")
             }
             return saved
@@ -119,40 +103,8 @@ struct SFTCommand: ParsableCommand {
                 throw CLI.Failure(description: "\(config): not a valid SFT config: \(error)")
             }
         }
-        if let epochs { sft.epochs = epochs }
-        if let batchSize { sft.batchSize = batchSize }
-        sft.microBatchSize = microBatchSize ?? min(sft.microBatchSize, sft.batchSize)
-        if let learningRate { sft.learningRate = learningRate }
-        if let warmupRatio { sft.warmupRatio = warmupRatio }
-        if let schedule {
-            guard let decay = LearningRateSchedule.Decay(rawValue: schedule) else {
-                throw CLI.Failure(description: "--schedule must be cosine, linear or constant, not '\(schedule)'")
-            }
-            sft.decay = decay
-        }
-        if let weightDecay { sft.optimizer.weightDecay = weightDecay }
-        if let maxGradNorm { sft.maxGradientNorm = maxGradNorm }
-        if let evalFraction { sft.evalFraction = evalFraction }
-        if let evalEvery { sft.evalEvery = evalEvery }
-        if let checkpointEvery { sft.checkpointEvery = checkpointEvery }
-        if let keep { sft.keepCheckpoints = keep }
-        if let seed { sft.seed = seed }
-        if recompute { sft.recompute = true }
-        if let loraRank { sft.lora = try LoRAOptions.config(rank: loraRank, alpha: loraAlpha, targets: loraTargets) }
-        for (name, value) in [("--epochs", sft.epochs), ("--batch-size", sft.batchSize), ("--micro-batch-size", sft.microBatchSize),
-                              ("--eval-every", sft.evalEvery), ("--checkpoint-every", sft.checkpointEvery), ("--keep", sft.keepCheckpoints)]
-        where value < 1 {
-            throw CLI.Failure(description: "\(name) must be at least 1")
-        }
-        guard sft.learningRate > 0 else { throw CLI.Failure(description: "--lr must be positive") }
-        guard (0..<1).contains(sft.evalFraction) else { throw CLI.Failure(description: "--eval-fraction must be in [0, 1)") }
+        try settings.apply(to: &sft)
         return RunConfig(model: model, data: data, sft: sft)
-    }
-
-    private var settingsGiven: Bool {
-        [epochs, batchSize, microBatchSize, evalEvery, checkpointEvery, keep, loraRank].contains { $0 != nil }
-            || [learningRate, warmupRatio, weightDecay, maxGradNorm, evalFraction, loraAlpha].contains { $0 != nil }
-            || schedule != nil || seed != nil || loraTargets != nil || recompute
     }
 }
 

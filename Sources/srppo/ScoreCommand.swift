@@ -56,8 +56,7 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Jinja chat template file for \"messages\" input, instead of the model's own.")
     var chatTemplate: String?
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: "Sequences scored together in one forward pass.")
     var batchSize: Int = 8
@@ -76,7 +75,7 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.threads = threads }
+        threading.apply()
         let loaded = try CLI.orExit { try ModelLoader.load(path: model) }
         loaded.model.weightPrecision = WeightPrecision(rawValue: dtype)!
         try Self.score(with: loaded.model, input: input, output: output, batchSize: batchSize,
