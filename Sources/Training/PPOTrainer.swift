@@ -145,15 +145,14 @@ public final class PPOTrainer {
         let stopAt = min(config.steps, maxSteps.map { state.step + $0 } ?? config.steps)
         let started = Date(), startStep = state.step
         while state.step < stopAt {
-            let metrics = try trainStep()
+            let m = try trainStep()
             guard collective.isLeader else { continue }
-            try run.log(metrics)
+            try run.log(m)
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - startStep) * Double(stopAt - state.step)
             progress.show(String(format: "ppo step %d/%d reward %.3f kl_sft %.3f len %.1f eos %.0f%% vloss %.3f %.1f tok/s ETA %@",
-                                 state.step, config.steps, metrics["reward"] as! Double, metrics["kl_sft"] as! Double,
-                                 metrics["response_length"] as! Double, 100 * (metrics["eos_rate"] as! Double),
-                                 metrics["value_loss"] as! Double, metrics["tokens_per_second"] as! Double, ProgressLine.duration(eta)))
+                                 state.step, config.steps, m.reward, m.klSFT, m.responseLength, 100 * m.eosRate, m.valueLoss,
+                                 m.tokensPerSecond, ProgressLine.duration(eta)))
             if state.step % config.checkpointEvery == 0 || state.step == config.steps { try saveCheckpoint() }
         }
         if collective.isLeader { progress.finish() }
@@ -161,11 +160,72 @@ public final class PPOTrainer {
 
     /// One PPO step: rollouts, scoring, advantages, then `epochs` passes of minibatch updates.
     /// Returns the step's metrics.
-    public func trainStep() throws -> [String: Any] {
+    public func trainStep() throws -> PPOStepMetrics {
         var clock = Date()
         func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
 
-        // 1. Prompts of this step, n samples each, one seed per sample.
+        // 1. This rank's share of the step's responses (all of them in a single process).
+        let (prompts, seeds) = nextPrompts()
+        let mine = collective.share(of: prompts.count)
+        let sampled = try sample(Array(prompts[mine]), seeds: Array(seeds[mine]), first: mine.lowerBound)
+        let generateSeconds = lap()
+
+        // 2. Frozen models' log-probs (reward and KL references) from one scoring call.
+        let requests = zip(prompts[mine], sampled).map { RewardRequest(prompt: $0, response: $1.tokens) }
+        let scores = try scorer.score(requests)
+        let scoreSeconds = lap()
+
+        // 3. The actor's log-probs and the critic's values before any update, then over the whole
+        // step: rewards, advantages and returns.
+        var (share, criticTape) = try evaluateBeforeUpdates(requests, sampled: sampled, scores: scores)
+        let (rollouts, firstAdvantage, lastAdvantage) = advantages(try share.gathered(over: collective))
+        lastRollouts = rollouts
+        let prepareSeconds = lap()
+
+        // 4. Updates.
+        let trainActor = state.step >= config.criticWarmupSteps
+        let totals = try update(rollouts, trainActor: trainActor, criticTape: &criticTape, firstBatch: share.firstBatch)
+        let trainSeconds = lap()
+        state.step += 1
+
+        // 5. Metrics and the KL controller.
+        let tokens = rollouts.reduce(0) { $0 + $1.response.count }
+        let klSFT = rollouts.map { r in zip(r.oldLogProbs, r.scores.sft).reduce(0.0) { $0 + Double($1.0) - Double($1.1) } }
+        let klPT = rollouts.map { r in zip(r.oldLogProbs, r.scores.pt).reduce(0.0) { $0 + Double($1.0) - Double($1.1) } }
+        let mean = { (x: [Double]) in x.reduce(0, +) / Double(x.count) }
+        state.kl.update(observedKL: config.klReference == .pt ? mean(klPT) : mean(klSFT), responses: rollouts.count)
+        let values = rollouts.flatMap(\.values), returns = rollouts.flatMap(\.returns)
+        let returnMean = mean(returns)
+        let stepSeconds = generateSeconds + scoreSeconds + prepareSeconds + trainSeconds
+        return PPOStepMetrics(
+            step: state.step,
+            reward: mean(rollouts.map(\.coherent.sum)),
+            rewardPerToken: mean(rollouts.map { $0.coherent.sum / Double(max($0.response.count, 1)) }),
+            score: mean(rollouts.map { $0.rewards.reduce(0, +) }),
+            klSFT: mean(klSFT), klPT: mean(klPT), klCoefficient: state.kl.beta,
+            approxKL: totals.mean(totals.approxKL, totals.policyTokens),
+            policyLoss: totals.mean(totals.policyLoss, totals.policyTokens),
+            clipFraction: totals.mean(totals.policyClipped, totals.policyTokens),
+            entropy: totals.mean(totals.entropy, totals.policyTokens),
+            valueLoss: totals.mean(totals.valueLoss, totals.valueTokens),
+            valueClipFraction: totals.mean(totals.valueClipped, totals.valueTokens),
+            explainedVariance: PPOMath.explainedVariance(predictions: values, targets: returns),
+            returnMean: returnMean,
+            returnStd: (returns.reduce(0) { $0 + ($1 - returnMean) * ($1 - returnMean) } / Double(max(returns.count, 1))).squareRoot(),
+            valueMean: mean(values),
+            advantageFirstToken: mean(firstAdvantage), advantageLastToken: mean(lastAdvantage),
+            responseLength: Double(tokens) / Double(rollouts.count),
+            eosRate: Double(rollouts.filter(\.endedWithEOS).count) / Double(rollouts.count),
+            truncationRate: Double(rollouts.filter { !$0.endedWithEOS }.count) / Double(rollouts.count),
+            rewardClipped: rollouts.filter(\.coherent.clipped).count,
+            generatedTokensPerSecond: Double(tokens) / max(generateSeconds, 1e-9),
+            tokensPerSecond: Double(tokens) / max(stepSeconds, 1e-9),
+            secondsStep: stepSeconds, secondsGenerate: generateSeconds, secondsScore: scoreSeconds,
+            secondsPrepare: prepareSeconds, secondsTrain: trainSeconds, actorTrained: trainActor)
+    }
+
+    /// The step's prompts, `samplesPerPrompt` times each, and one seed per sample (the same on every rank).
+    private func nextPrompts() -> (prompts: [[Int32]], seeds: [UInt64]) {
         var stepPrompts: [[Int32]] = []
         var seeds: [UInt64] = []
         var rng = state.rng
@@ -182,36 +242,37 @@ public final class PPOTrainer {
             }
         }
         state.rng = rng
-        // This rank's share of the step (all of it in a single process). Each sample has its own seed,
-        // so its tokens do not depend on which rank draws it.
-        let mine = collective.share(of: stepPrompts.count)
-        let sampled = try sampler.sample(actor, prompts: Array(stepPrompts[mine]), seeds: Array(seeds[mine]), maxNewTokens: config.maxNewTokens,
+        return (stepPrompts, seeds)
+    }
+
+    /// Responses from the current actor. Each sample has its own seed, so its tokens do not depend on
+    /// which rank draws it or what else is in its batch. `first`: the step's index of the first one.
+    private func sample(_ prompts: [[Int32]], seeds: [UInt64], first: Int) throws -> [SampledResponse] {
+        let sampled = try sampler.sample(actor, prompts: prompts, seeds: seeds, maxNewTokens: config.maxNewTokens,
                                          temperature: config.temperature, endTokens: endTokens)
         // The coherent reward goes on the end token: a response has ended exactly when its last token
         // is one of the end tokens (a PAD or any other token there means it was cut off).
         for (i, s) in sampled.enumerated() where s.endedWithEOS != (s.tokens.last.map(endTokens.contains) ?? false) {
-            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(mine.lowerBound + i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the end tokens are \(endTokens.sorted())")
+            throw TrainingError.badRun(path: run.path, problem: "the sampler reports response \(first + i) as \(s.endedWithEOS ? "ended" : "cut off"), but its last token is \(s.tokens.last.map(String.init) ?? "none") and the end tokens are \(endTokens.sorted())")
         }
-        let generateSeconds = lap()
+        return sampled
+    }
 
-        // 2. Frozen models' log-probs (reward and KL references) from one scoring call.
-        let requests = zip(stepPrompts[mine], sampled).map { RewardRequest(prompt: $0, response: $1.tokens) }
-        let scores = try scorer.score(requests)
-        let scoreSeconds = lap()
-
-        // 3. The actor's own log-probs (of the distribution it sampled from) and the critic's values
-        // before any update. The first minibatch of the first epoch trains on exactly these weights, so
-        // the critic's training forward of it runs now, gives its values and is reused by its update:
-        // one critic forward less per step. (The actor's is not: holding its tape too would double the
-        // activation memory, and its plain forward can share the prompts, which a training forward
-        // cannot.) The critic updates before the actor, so one tape at a time is alive.
-        // (Only a single process reuses it: with several ranks a minibatch is split between them.)
+    /// The actor's own log-probs (of the distribution it sampled from) and the critic's values of this
+    /// rank's responses before any update. The first minibatch of the first epoch trains on exactly
+    /// these weights, so the critic's training forward of it runs now, gives its values and is
+    /// returned for its update to reuse: one critic forward less per step. (The actor's is not: holding
+    /// its tape too would double the activation memory, and its plain forward can share the prompts,
+    /// which a training forward cannot.) The critic updates before the actor, so one tape at a time is
+    /// alive. Only a single process reuses it: with several ranks a minibatch is split between them.
+    private func evaluateBeforeUpdates(_ requests: [RewardRequest], sampled: [SampledResponse], scores: [RewardScores]) throws
+        -> (StepShare, TrainingTape?) {
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
         let reuses = reusesUpdateForwards && collective.size == 1
         let firstBatch = reuses ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
         let others = scoring.indices.filter { !firstBatch.contains($0) }
         let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
-        var criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] }, recompute: config.recompute)
+        let criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] }, recompute: config.recompute)
         let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] })
         // The value head's outputs (normalized units), from its inputs' rows: the responses of `order` one after another.
         var headValues = [[Double]](repeating: [], count: scoring.count)
@@ -225,8 +286,15 @@ public final class PPOTrainer {
         }
         if let criticTape { readValues(criticTape.headInput.pointer, firstBatch) }
         if let otherHeadInputs { readValues(otherHeadInputs.pointer, others) }
-        let step = try StepShare(requests: requests, sampled: sampled, oldLogProbs: oldLogProbs, scores: scores, values: headValues)
-            .gathered(over: collective)
+        var share = StepShare(requests: requests, sampled: sampled, oldLogProbs: oldLogProbs, scores: scores, values: headValues)
+        share.firstBatch = firstBatch
+        return (share, criticTape)
+    }
+
+    /// The whole step's rollouts with rewards (coherent, minus the KL penalty), values, advantages and
+    /// returns, and the mean advantage of each response's first and last token before whitening
+    /// (does the final token carry the reward alone, as with a critic that has not learned?).
+    private func advantages(_ step: StepShare) -> (rollouts: [Rollout], first: [Double], last: [Double]) {
         var rollouts: [Rollout] = []
         for i in step.requests.indices {
             let (request, score) = (step.requests[i], step.scores[i])
@@ -243,24 +311,25 @@ public final class PPOTrainer {
         if state.valueNormalizer?.isEmpty == true {
             state.valueNormalizer?.update(rollouts.flatMap { PPOMath.rewardsToGo($0.rewards, gamma: config.gamma) })
         }
-        for i in rollouts.indices { rollouts[i].values = step.values[i].map(denormalized) }
         for i in rollouts.indices {
+            rollouts[i].values = step.values[i].map(denormalized)
             (rollouts[i].advantages, rollouts[i].returns) = PPOMath.gae(rewards: rollouts[i].rewards, values: rollouts[i].values,
                                                                         gamma: config.gamma, lambda: config.lambda)
         }
-        // Before whitening: does the final token carry the reward alone (a critic that has not learned)?
-        let firstAdvantage = rollouts.map { $0.advantages.first ?? 0 }, lastAdvantage = rollouts.map { $0.advantages.last ?? 0 }
+        let first = rollouts.map { $0.advantages.first ?? 0 }, last = rollouts.map { $0.advantages.last ?? 0 }
         // The critic's targets this step are normalized with statistics that include them.
         state.valueNormalizer?.update(rollouts.flatMap(\.returns))
         if config.whitenAdvantages {
             let whitened = PPOMath.whiten(rollouts.map(\.advantages))
             for i in rollouts.indices { rollouts[i].advantages = whitened[i] }
         }
-        lastRollouts = rollouts
-        let prepareSeconds = lap()
+        return (rollouts, first, last)
+    }
 
-        // 4. Updates.
-        let trainActor = state.step >= config.criticWarmupSteps
+    /// `epochs` passes of minibatch updates, critic then actor (the actor not while the critic warms
+    /// up); `criticTape` is the first minibatch's critic forward (`firstBatch`), used once. Each rank
+    /// backpropagates its share of every minibatch. Returns the loss totals of all ranks.
+    private func update(_ rollouts: [Rollout], trainActor: Bool, criticTape: inout TrainingTape?, firstBatch: [Int]) throws -> UpdateTotals {
         var totals = UpdateTotals()
         for epoch in 0..<config.epochs {
             let (order, next) = Self.shuffled(rollouts.indices, rng: state.rng)
@@ -273,60 +342,13 @@ public final class PPOTrainer {
                 // This rank's share of the minibatch; the losses are means over the whole minibatch's tokens.
                 let share = Array(batch[collective.share(of: batch.count)])
                 let tokens = batch.reduce(0) { $0 + $1.response.count }
-                // Step 3's critic tape holds exactly the first minibatch's forward; it goes once used.
-                try updateCritic(share, tokens: tokens, tape: epoch == 0 && start == 0 ? criticTape : nil, totals: &totals)
+                try updateCritic(share, tokens: tokens, tape: criticTape, totals: &totals)
                 criticTape = nil
                 if trainActor { try updateActor(share, tokens: tokens, totals: &totals) }
                 start += batch.count
             }
         }
-        totals = try totals.summed(over: collective)
-        let trainSeconds = lap()
-        let stepSeconds = generateSeconds + scoreSeconds + prepareSeconds + trainSeconds
-        state.step += 1
-
-        // 5. Metrics and the KL controller.
-        let tokens = rollouts.reduce(0) { $0 + $1.response.count }
-        let klSFT = rollouts.map { r in zip(r.oldLogProbs, r.scores.sft).reduce(0.0) { $0 + Double($1.0) - Double($1.1) } }
-        let klPT = rollouts.map { r in zip(r.oldLogProbs, r.scores.pt).reduce(0.0) { $0 + Double($1.0) - Double($1.1) } }
-        let meanKL = { (x: [Double]) in x.reduce(0, +) / Double(x.count) }
-        let observed = config.klReference == .pt ? meanKL(klPT) : meanKL(klSFT)
-        state.kl.update(observedKL: observed, responses: rollouts.count)
-        let values = rollouts.flatMap(\.values), returns = rollouts.flatMap(\.returns)
-        let returnMean = meanKL(returns)
-        return [
-            "step": state.step,
-            "reward": meanKL(rollouts.map(\.coherent.sum)),
-            "reward_per_token": meanKL(rollouts.map { $0.coherent.sum / Double(max($0.response.count, 1)) }),
-            "score": meanKL(rollouts.map { $0.rewards.reduce(0, +) }),
-            "kl_sft": meanKL(klSFT),
-            "kl_pt": meanKL(klPT),
-            "kl_coefficient": state.kl.beta,
-            "approx_kl": totals.mean(totals.approxKL, totals.policyTokens),
-            "policy_loss": totals.mean(totals.policyLoss, totals.policyTokens),
-            "clip_fraction": totals.mean(totals.policyClipped, totals.policyTokens),
-            "entropy": totals.mean(totals.entropy, totals.policyTokens),
-            "value_loss": totals.mean(totals.valueLoss, totals.valueTokens),
-            "value_clip_fraction": totals.mean(totals.valueClipped, totals.valueTokens),
-            "explained_variance": PPOMath.explainedVariance(predictions: values, targets: returns),
-            "return_mean": returnMean,
-            "return_std": (returns.reduce(0) { $0 + ($1 - returnMean) * ($1 - returnMean) } / Double(max(returns.count, 1))).squareRoot(),
-            "value_mean": meanKL(values),
-            "advantage_first_token": meanKL(firstAdvantage),
-            "advantage_last_token": meanKL(lastAdvantage),
-            "response_length": Double(tokens) / Double(rollouts.count),
-            "eos_rate": Double(rollouts.filter(\.endedWithEOS).count) / Double(rollouts.count),
-            "truncation_rate": Double(rollouts.filter { !$0.endedWithEOS }.count) / Double(rollouts.count),
-            "reward_clipped": rollouts.filter(\.coherent.clipped).count,
-            "generated_tokens_per_second": Double(tokens) / max(generateSeconds, 1e-9),
-            "tokens_per_second": Double(tokens) / max(stepSeconds, 1e-9),
-            "seconds_step": stepSeconds,
-            "seconds_generate": generateSeconds,
-            "seconds_score": scoreSeconds,
-            "seconds_prepare": prepareSeconds,
-            "seconds_train": trainSeconds,
-            "actor_trained": trainActor,
-        ]
+        return try totals.summed(over: collective)
     }
 
     /// `indices` shuffled by a copy of `rng`, and that copy after the shuffle (an epoch's minibatch order).

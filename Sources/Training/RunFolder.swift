@@ -38,6 +38,17 @@ public final class RunFolder {
 
     /// Appends one metrics record.
     public func log(_ record: [String: Any]) throws {
+        try append(JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+
+    /// Appends one metrics record, encoded (e.g. `PPOStepMetrics`).
+    public func log<Record: Encodable>(_ record: Record) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try append(encoder.encode(record))
+    }
+
+    private func append(_ record: Data) throws {
         if metrics == nil {
             if !FileManager.default.fileExists(atPath: metricsPath) {
                 FileManager.default.createFile(atPath: metricsPath, contents: nil)
@@ -45,7 +56,7 @@ public final class RunFolder {
             metrics = FileHandle(forWritingAtPath: metricsPath)
             metrics?.seekToEndOfFile()
         }
-        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+        var line = record
         line.append(0x0A)
         metrics?.write(line)
     }

@@ -93,7 +93,9 @@ struct BenchPPOCommand: ParsableCommand {
             let meter = MeteredCollective(ranks)
             trainer.collective = meter
             for _ in 0..<warmup { _ = try trainer.trainStep() }
-            let phases = ["seconds_step", "seconds_generate", "seconds_score", "seconds_prepare", "seconds_train"]
+            let phases: [(String, KeyPath<PPOStepMetrics, Double>)] = [
+                ("seconds_step", \.secondsStep), ("seconds_generate", \.secondsGenerate), ("seconds_score", \.secondsScore),
+                ("seconds_prepare", \.secondsPrepare), ("seconds_train", \.secondsTrain)]
             var samples: [String: [Double]] = [:]
             var tokens: [Double] = [], communication: [Double] = [], bytes: [Double] = []
             for _ in 0..<steps {
@@ -102,12 +104,15 @@ struct BenchPPOCommand: ParsableCommand {
                 communication.append(meter.seconds)
                 bytes.append(Double(meter.bytes))
                 guard ranks.isLeader else { continue }
-                for p in phases { samples[p, default: []].append(m[p] as! Double) }
-                let responseTokens = (m["response_length"] as! Double) * Double(c.responsesPerStep)
+                var line: [String: Any] = ["step": m.step, "response_length": m.responseLength, "eos_rate": m.eosRate]
+                for (name, path) in phases {
+                    samples[name, default: []].append(m[keyPath: path])
+                    line[name] = m[keyPath: path]
+                }
+                let responseTokens = m.responseLength * Double(c.responsesPerStep)
                 tokens.append(responseTokens)
-                Bench.emit(["step": m["step"]!, "response_tokens": responseTokens, "response_length": m["response_length"]!,
-                            "eos_rate": m["eos_rate"]!, "seconds_step": m["seconds_step"]!, "seconds_generate": m["seconds_generate"]!,
-                            "seconds_score": m["seconds_score"]!, "seconds_prepare": m["seconds_prepare"]!, "seconds_train": m["seconds_train"]!])
+                line["response_tokens"] = responseTokens
+                Bench.emit(line)
             }
             guard ranks.isLeader else { return }
             let step = Bench.median(samples["seconds_step"]!)
@@ -122,7 +127,7 @@ struct BenchPPOCommand: ParsableCommand {
                 "reuses_update_forwards": !separateForwards,
                 "response_tokens_per_step": Bench.median(tokens), "response_tokens_per_s": Bench.round(Bench.median(tokens) / step, 2),
             ]
-            for p in phases {
+            for (p, _) in phases {
                 let median = Bench.median(samples[p]!)
                 summary[p] = Bench.round(median, 3)
                 if p != "seconds_step" { summary["share_" + p.dropFirst("seconds_".count)] = Bench.round(median / step, 3) }

@@ -193,7 +193,7 @@ final class PPOTests: XCTestCase {
         let ppo = try trainer(pt: pt, sft: sft, config: c)
         for _ in 0..<2 {
             let metrics = try ppo.trainStep()
-            XCTAssertEqual(metrics["reward"] as? Double, 0)
+            XCTAssertEqual(metrics.reward, 0)
             for rollout in ppo.lastRollouts {
                 XCTAssertEqual(rollout.coherent.sum, 0)
                 XCTAssertEqual(rollout.coherent.perToken, [Double](repeating: 0, count: rollout.response.count))
@@ -217,8 +217,8 @@ final class PPOTests: XCTestCase {
         var objective: [Double] = [], klSFT: [Double] = []
         for _ in 0..<c.steps {
             let m = try ppo.trainStep()
-            objective.append(m["score"] as! Double)
-            klSFT.append(m["kl_sft"] as! Double)
+            objective.append(m.score)
+            klSFT.append(m.klSFT)
             if objective.count == 1 {
                 // At SFT every response's total reward is Σ log p_SFT − log π = 0 (to rounding).
                 for r in ppo.lastRollouts { XCTAssertEqual(r.rewards.reduce(0, +), 0, accuracy: 1e-4) }
@@ -243,8 +243,8 @@ final class PPOTests: XCTestCase {
         var reward: [Double] = [], klSFT: [Double] = []
         for _ in 0..<c.steps {
             let m = try ppo.trainStep()
-            reward.append(m["reward"] as! Double)
-            klSFT.append(m["kl_sft"] as! Double)
+            reward.append(m.reward)
+            klSFT.append(m.klSFT)
         }
         print("reward", reward.map { String(format: "%.2f", $0) }, "kl_sft", klSFT.map { String(format: "%.2f", $0) })
         let first = Self.mean(Array(reward.prefix(5))), last = Self.mean(Array(reward.suffix(10)))
