@@ -68,18 +68,20 @@ let package = Package(
         ]),
 
         // MARK: Tests
+        // Tiny random models and temporary folders for the tests of every module (linked by tests only).
+        .target(name: "TestSupport", dependencies: ["Tensor", "Transformer"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
-        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles"]),
+        .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client",
-                                                         "WeightImage"]),
+                                                         "WeightImage", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
-        .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux"]),
+        .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Tokenizer", "Transformer", "WeightImage",
-                                                      "Tensor"]),
+                                                      "Tensor", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import Tensor
+import TestSupport
 import Transformer
 import XCTest
 
@@ -11,15 +12,7 @@ enum TinyCheckpoint {
                                     maxPositions: 128, tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
 
     static func model(seed: UInt64) -> LlamaModel {
-        let model = LlamaModel(config: config)
-        var generator = SeededGenerator(seed: seed)
-        for tensor in model.layout.tensors {
-            let isNorm = tensor.name.hasSuffix("norm.weight")
-            for i in 0..<tensor.count {
-                model.weights[tensor.offset + i] = isNorm ? 1 + 0.1 * generator.nextNormal() : 0.2 * generator.nextNormal()
-            }
-        }
-        return model
+        TinyModels.model(config, seed: seed)
     }
 
     /// Writes the model of `seed` to `folder` and returns the folder.

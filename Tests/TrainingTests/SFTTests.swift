@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import TestSupport
 import Training
 import Transformer
 import XCTest
@@ -18,12 +19,7 @@ final class SFTTests: XCTestCase {
                                     maxPositions: 64, tieWordEmbeddings: true, bosTokenId: 1, eosTokenIds: [2])
 
     static func model(seed: UInt64 = 1) -> LlamaModel {
-        let model = LlamaModel(config: config)
-        var rng = SeededGenerator(seed: seed)
-        for t in model.layout.tensors {
-            for i in 0..<t.count { model.weights[t.offset + i] = t.name.hasSuffix("norm.weight") ? 1 : 0.05 * rng.nextNormal() }
-        }
-        return model
+        TinyModels.model(config, seed: seed, scale: 0.05, normJitter: nil)
     }
 
     /// A learnable task: the response repeats the prompt's tokens reversed, then EOS.

@@ -1,6 +1,7 @@
 import Foundation
 import ModelFiles
 import Tensor
+import TestSupport
 import Transformer
 import XCTest
 

@@ -1,24 +1,17 @@
 import CLinux
 import Foundation
 import Tensor
+import TestSupport
 import Transformer
 import WeightImage
 import XCTest
 
-/// A small LLaMA with seeded random weights: enough to exercise layout, images and scoring quickly.
+/// A small LLaMA (separate LM head) with seeded random weights: enough to exercise layout, images and
+/// scoring quickly.
 func tinyModel(seed: UInt64 = 1) -> LlamaModel {
     let config = LlamaConfig(vocabSize: 97, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 4, numKVHeads: 2,
                              maxPositions: 64, tieWordEmbeddings: false)
-    let model = LlamaModel(config: config)
-    var state = seed
-    for tensor in model.layout.tensors {
-        for i in 0..<tensor.count {
-            // xorshift64: reproducible, no dependency on the platform's random generator.
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            model.weights[tensor.offset + i] = Float(Int64(state % 2001) - 1000) / 4000
-        }
-    }
-    return model
+    return TinyModels.model(config, seed: seed)
 }
 
 let tinyRequests = [ScoringRequest(tokens: [1, 5, 9, 13, 2, 7], firstScored: 2),

@@ -2,9 +2,9 @@ import Foundation
 import Tensor
 import Transformer
 
-/// Small random models for unit tests, built and written by the project itself.
-enum TinyModels {
-    static func config(_ architecture: LlamaConfig.Architecture = .llama, tied: Bool = true,
+/// Small random models for the unit tests of every module, built by the project itself.
+public enum TinyModels {
+    public static func config(_ architecture: LlamaConfig.Architecture = .llama, tied: Bool = true,
                        ropeScaling: LlamaConfig.RopeScaling? = nil) -> LlamaConfig {
         LlamaConfig(architecture: architecture, vocabSize: 67, hiddenSize: 32, intermediateSize: 48, numLayers: 2,
                     numHeads: 4, numKVHeads: 2, ropeTheta: 10000, ropeScaling: ropeScaling, rmsNormEps: 1e-5,
@@ -12,15 +12,20 @@ enum TinyModels {
                     bosTokenId: 1, eosTokenIds: [2], padTokenId: 0)
     }
 
-    /// Random parameters: matrices ~ N(0, 0.2²) so the tiny model has peaked, non-trivial outputs;
-    /// norm weights near 1.
-    static func model(_ config: LlamaConfig, seed: UInt64 = 1) -> LlamaModel {
+    /// Random parameters from one seeded stream, tensor by tensor: matrices (and biases) ~ N(0,
+    /// `scale`²), by default 0.2 so the tiny model has peaked, non-trivial outputs; norm weights
+    /// 1 + N(0, `normJitter`²), or exactly 1 (no draw) when `normJitter` is nil.
+    public static func model(_ config: LlamaConfig, seed: UInt64 = 1, scale: Float = 0.2, normJitter: Float? = 0.1) -> LlamaModel {
         let model = LlamaModel(config: config)
         var rng = SeededGenerator(seed: seed)
         for t in model.layout.tensors {
             let isNorm = t.name.hasSuffix("norm.weight")
             for i in 0..<t.count {
-                model.weights[t.offset + i] = isNorm ? 1 + 0.1 * rng.nextNormal() : 0.2 * rng.nextNormal()
+                if isNorm {
+                    model.weights[t.offset + i] = normJitter.map { 1 + $0 * rng.nextNormal() } ?? 1
+                } else {
+                    model.weights[t.offset + i] = scale * rng.nextNormal()
+                }
             }
         }
         return model
@@ -28,19 +33,19 @@ enum TinyModels {
 
     /// A model on `model`'s weights laid out as a bf16 weight image (matrices packed to bf16, norms
     /// and biases fp32), as `LlamaModel(config:bf16Region:owner:)` runs one mapped from srppod.
-    static func onBF16Image(_ model: LlamaModel) -> LlamaModel {
+    public static func onBF16Image(_ model: LlamaModel) -> LlamaModel {
         let layout = BF16ImageLayout(config: model.config)
         let region = AlignedBuffer<UInt8>(count: layout.byteCount)
         layout.write(model, into: region.pointer)
         return LlamaModel(config: model.config, bf16Region: region.pointer, owner: region)
     }
 
-    static func randomTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
+    public static func randomTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int32] {
         var rng = SeededGenerator(seed: seed)
         return (0..<count).map { _ in Int32(rng.next() % UInt64(vocab)) }
     }
 
-    static func temporaryDirectory() throws -> String {
+    public static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "srppo-tests-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
