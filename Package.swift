@@ -36,11 +36,11 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // TokenizerTests use @testable in release builds
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
-        .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Transformer", "Reward"]),
+        .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
         .target(name: "Report"),
         .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
-        .target(name: "WireProtocol", dependencies: ["Reward", "Transformer"]),
+        .target(name: "WireProtocol", dependencies: ["Reward", "Tokenizer", "Transformer"]),
         .target(name: "Daemon", dependencies: [
             "CSystemd", "CLinux", "Reward", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

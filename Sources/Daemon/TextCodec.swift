@@ -52,9 +52,8 @@ public final class TextCodec: @unchecked Sendable {
         if item.prompt != nil && item.messages != nil {
             throw ErrorResponse(.badRequest, "\(path): give \"prompt\" or \"messages\", not both", field: path)
         }
-        let messages = item.messages?.map { Tokenizer.ChatMessage(role: $0.role, content: $0.content) }
         do {
-            return try encoder.encodePair(prompt: item.prompt, messages: messages, response: item.response)
+            return try encoder.encodePair(prompt: item.prompt, messages: item.messages, response: item.response)
         } catch let problem as PromptResponseEncoder.RecordProblem {
             throw ErrorResponse(.badRequest, "\(path): \(problem)", field: path)
         } catch {
@@ -78,8 +77,7 @@ public final class TextCodec: @unchecked Sendable {
             } catch {
                 throw ErrorResponse(.textUnsupported, "\(error)", field: "messages")
             }
-            let turns = messages.map { Tokenizer.ChatMessage(role: $0.role, content: $0.content) }
-            let rendered = template.render(turns, addGenerationPrompt: request.addGenerationPrompt ?? false)
+            let rendered = template.render(messages, addGenerationPrompt: request.addGenerationPrompt ?? false)
             return TokenizeResponse(ids: tokenizer.encode(rendered).map(Int.init), text: rendered)
         default:
             throw ErrorResponse(.badRequest, "give exactly one of \"text\" and \"messages\"")
@@ -166,7 +164,7 @@ public final class TextCodec: @unchecked Sendable {
     /// minus rendering without), nil without a template.
     private func generationPrompt() -> String? {
         guard let template = try? encoder.chatTemplate() else { return nil }
-        let turns = [Tokenizer.ChatMessage(role: "user", content: "x")]
+        let turns = [ChatMessage(role: "user", content: "x")]
         let with = template.render(turns, addGenerationPrompt: true), without = template.render(turns, addGenerationPrompt: false)
         guard with.hasPrefix(without), with.count > without.count else { return nil }
         return String(with.dropFirst(without.count))

@@ -1,15 +1,5 @@
 import Foundation
-
-/// One chat message.
-public struct ChatTurn: Codable, Equatable, Sendable {
-    public var role: String
-    public var content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
-}
+import Tokenizer
 
 /// One line of a demonstration or prompt file, in any of the accepted shapes:
 /// `{"prompt","response"}`, `{"messages":[…]}` (the last message is the assistant's response when
@@ -18,7 +8,7 @@ public struct ChatTurn: Codable, Equatable, Sendable {
 public struct DataRecord: Decodable, Sendable {
     public var prompt: String?
     public var response: String?
-    public var messages: [ChatTurn]?
+    public var messages: [ChatMessage]?
     public var promptIDs: [Int32]?
     public var responseIDs: [Int32]?
 
@@ -30,7 +20,7 @@ public struct DataRecord: Decodable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         prompt = try c.decodeIfPresent(String.self, forKey: .prompt)
         response = try c.decodeIfPresent(String.self, forKey: .response)
-        messages = try c.decodeIfPresent([ChatTurn].self, forKey: .messages)
+        messages = try c.decodeIfPresent([ChatMessage].self, forKey: .messages)
         promptIDs = try Self.tokenIDs(c, .promptIDs)
         responseIDs = try Self.tokenIDs(c, .responseIDs)
     }

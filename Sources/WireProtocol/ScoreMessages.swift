@@ -1,5 +1,6 @@
 import Foundation
 import Reward
+import Tokenizer
 
 /// `POST /v1/score`: score responses under the frozen PT and SFT models.
 public struct ScoreRequest: Codable, Equatable, Sendable {
@@ -94,17 +95,6 @@ public struct ScoreItem: Codable, Equatable, Sendable {
         prompt = try container.decodeIfPresent(String.self, forKey: .prompt)
         response = try container.decodeIfPresent(String.self, forKey: .response)
         messages = try container.decodeIfPresent([ChatMessage].self, forKey: .messages)
-    }
-}
-
-/// One chat turn.
-public struct ChatMessage: Codable, Equatable, Sendable {
-    public var role: String
-    public var content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
     }
 }
 

@@ -75,7 +75,7 @@ struct RewardCommand: ParsableCommand {
                 return ScoreItem(promptIDs: pair.promptIDs.map(Int.init), responseIDs: pair.responseIDs.map(Int.init))
             }
             let record = try line.decode(DataRecord.self)
-            var item = ScoreItem(messages: record.messages?.map { ChatMessage(role: $0.role, content: $0.content) } ?? [],
+            var item = ScoreItem(messages: record.messages ?? [],
                                  response: record.response)
             if record.messages == nil { item.messages = nil }
             item.prompt = record.prompt

@@ -67,15 +67,11 @@ struct TokenizerRecordEncoder: RecordEncoder {
     let encoder: PromptResponseEncoder
 
     func encodePrompt(_ record: DataRecord) throws -> [Int32] {
-        try reporting { try encoder.encodeRecordPrompt(prompt: record.prompt, messages: chat(record), response: record.response) }
+        try reporting { try encoder.encodeRecordPrompt(prompt: record.prompt, messages: record.messages, response: record.response) }
     }
 
     func encodeResponse(_ record: DataRecord) throws -> [Int32] {
-        try reporting { try encoder.encodeRecordResponse(messages: chat(record), response: record.response) }
-    }
-
-    private func chat(_ record: DataRecord) -> [ChatMessage]? {
-        record.messages?.map { ChatMessage(role: $0.role, content: $0.content) }
+        try reporting { try encoder.encodeRecordResponse(messages: record.messages, response: record.response) }
     }
 
     private func reporting(_ body: () throws -> [Int32]) throws -> [Int32] {

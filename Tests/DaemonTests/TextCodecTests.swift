@@ -2,7 +2,6 @@
 import Foundation
 import Tokenizer
 import WireProtocol
-import struct WireProtocol.ChatMessage
 import XCTest
 
 /// Text requests with SmolLM2's tokenizer: score items follow `PromptResponseEncoder.encodePair` (the
@@ -23,12 +22,11 @@ final class TextCodecTests: XCTestCase {
     func testScoreItemsFollowTheSharedRecordRule() throws {
         let codec = try codec()
         let chat = [ChatMessage(role: "user", content: "Say hi")]
-        let turns = chat.map { Tokenizer.ChatMessage(role: $0.role, content: $0.content) }
         let plain = try codec.encode(ScoreItem(prompt: "What is 2+2?", response: "4"), at: "items.0")
         XCTAssertTrue(plain == (try codec.encoder.encodePair(prompt: "What is 2+2?", messages: nil, response: "4")))
         XCTAssertEqual(plain.response.last, 2)
         let withResponse = try codec.encode(ScoreItem(messages: chat, response: "Hi!"), at: "items.1")
-        XCTAssertTrue(withResponse == (try codec.encoder.encodePair(prompt: nil, messages: turns, response: "Hi!")))
+        XCTAssertTrue(withResponse == (try codec.encoder.encodePair(prompt: nil, messages: chat, response: "Hi!")))
         // A final assistant message is the response.
         let final = try codec.encode(ScoreItem(messages: chat + [.init(role: "assistant", content: "Hi!")]), at: "items.2")
         XCTAssertTrue(final == withResponse)
