@@ -30,9 +30,8 @@ public final class EmbeddedScorer: RewardScorer {
         results.reserveCapacity(requests.count)
         for chunk in consecutiveChunks(requests, maxTokens: tokenBudget) {
             let scoring = chunk.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
-            let ptScores = try pt.logProbs(scoring, sharePrefixes: sharePrefixes)
-            let sftScores = pt === sft ? ptScores : try sft.logProbs(scoring, sharePrefixes: sharePrefixes)
-            for (p, s) in zip(ptScores, sftScores) { results.append(RewardScores(pt: p, sft: s)) }
+            let scores = try LlamaModel.pairLogProbs(pt: pt, sft: sft, sameWeights: pt === sft, scoring, sharePrefixes: sharePrefixes)
+            for (p, s) in zip(scores.pt, scores.sft) { results.append(RewardScores(pt: p, sft: s)) }
         }
         return results
     }

@@ -72,9 +72,7 @@ public final class ModelPair: @unchecked Sendable {
 
     /// Log-probs of each request's scored tokens under PT and SFT.
     func logProbs(_ requests: [ScoringRequest]) throws -> (pt: [[Float]], sft: [[Float]]) {
-        let pt = try self.pt.model.logProbs(requests)
-        let sft = sameWeights ? pt : try self.sft.model.logProbs(requests)
-        return (pt, sft)
+        try LlamaModel.pairLogProbs(pt: pt.model, sft: sft.model, sameWeights: sameWeights, requests)
     }
 }
 

@@ -92,6 +92,14 @@ public final class LlamaModel: @unchecked Sendable {
         return lmHeadLogProbs(hidden: x.pointer, batch: batch, temperature: temperature)
     }
 
+    /// PT's and SFT's log-probs of the same requests (the coherent reward's two halves); when they have
+    /// the same weights (`sameWeights`), one forward pass serves both and every reward is exactly 0.
+    public static func pairLogProbs(pt: LlamaModel, sft: LlamaModel, sameWeights: Bool, _ requests: [ScoringRequest],
+                                    sharePrefixes: Bool = false) throws -> (pt: [[Float]], sft: [[Float]]) {
+        let ptScores = try pt.logProbs(requests, sharePrefixes: sharePrefixes)
+        return (ptScores, sameWeights ? ptScores : try sft.logProbs(requests, sharePrefixes: sharePrefixes))
+    }
+
     /// The output head's input at the scored positions — rmsnorm of the last hidden state, [P, d] in
     /// request order — for heads other than the LM head (a critic's value head).
     public func headInputs(_ requests: [ScoringRequest]) throws -> AlignedBuffer<Float> {
