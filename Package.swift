@@ -30,19 +30,20 @@ let package = Package(
         .target(name: "CMPI", path: "CSupport/CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: Swift modules, lowest layer first
+        .target(name: "SystemSupport"),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "ModelFiles", dependencies: ["Tensor"]),
+        .target(name: "ModelFiles", dependencies: ["Tensor", "SystemSupport"]),
         .target(name: "Tokenizer", dependencies: ["ModelFiles"],
                 swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // TokenizerTests use @testable in release builds
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
-        .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward"]),
+        .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "SystemSupport", "Tokenizer", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
         .target(name: "Report"),
-        .target(name: "WeightImage", dependencies: ["Transformer", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
+        .target(name: "WeightImage", dependencies: ["Transformer", "SystemSupport", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "WireProtocol", dependencies: ["Reward", "Tokenizer", "Transformer"]),
         .target(name: "Daemon", dependencies: [
-            "CSystemd", "CLinux", "Reward", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
+            "CSystemd", "CLinux", "Reward", "SystemSupport", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds

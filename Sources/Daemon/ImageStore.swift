@@ -1,5 +1,6 @@
 import CLinux
 import Foundation
+import SystemSupport
 import WeightImage
 #if canImport(Glibc)
 import Glibc

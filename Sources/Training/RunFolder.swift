@@ -1,5 +1,6 @@
 import Foundation
 import ModelFiles
+import SystemSupport
 
 /// A training run's folder: its config, metrics as JSONL, checkpoints, and a progress line on
 /// stderr.
@@ -101,9 +102,7 @@ public final class RunFolder {
             throw error
         }
         try? FileManager.default.removeItem(atPath: final)
-        guard rename(temp, final) == 0 else {
-            throw TrainingError.badRun(path: final, problem: "cannot move checkpoint into place: \(String(cString: strerror(errno)))")
-        }
+        try SystemCall.retrying("rename(\(temp), \(final))") { rename(temp, final) }
         let dir = open(checkpointsPath, O_RDONLY | O_DIRECTORY)
         if dir >= 0 { fsync(dir); close(dir) }
         let all = checkpoints()
@@ -121,9 +120,7 @@ public final class RunFolder {
             throw error
         }
         try? FileManager.default.removeItem(atPath: final)
-        guard rename(temp, final) == 0 else {
-            throw TrainingError.badRun(path: final, problem: "cannot move the model into place: \(String(cString: strerror(errno)))")
-        }
+        try SystemCall.retrying("rename(\(temp), \(final))") { rename(temp, final) }
     }
 
     /// Complete checkpoints, oldest first.

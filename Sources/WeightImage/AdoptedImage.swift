@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 extension WeightImage {

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 /// The weight image hand-out protocol, version 1 (docs/weight-image-protocol.md): over a Unix-domain

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 /// Whether an image may, must or must not live in huge pages (`--hugepages off|try|require`).

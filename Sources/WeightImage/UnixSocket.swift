@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 /// Who is at the other end of a Unix socket, as the kernel saw it when the connection was made

@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import ModelFiles
+import SystemSupport
 import Transformer
 #if canImport(Glibc)
 import Glibc

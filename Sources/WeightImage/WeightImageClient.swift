@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 /// A connection to a weight image server. Requests are answered in order on the one connection.

@@ -2,6 +2,7 @@ import Foundation
 import ModelFiles
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 /// A weight image saved to disk, so a server can start from it without converting the checkpoint

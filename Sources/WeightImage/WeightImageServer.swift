@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import SystemSupport
 #endif
 
 /// Serves a set of weight images on an already listening Unix stream socket (bound by

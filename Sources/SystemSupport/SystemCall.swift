@@ -2,6 +2,9 @@
 import Glibc
 #endif
 
+// System calls as the project makes them (after swift-system and swift-nio): one wrapper that retries
+// EINTR and throws a typed error naming the call, used by every module that talks to the kernel.
+
 /// A failed system call: which one, on what, and errno.
 public struct SystemCallError: Error, CustomStringConvertible, Equatable {
     public let call: String
