@@ -83,7 +83,9 @@ struct PipelineConfig: Codable, Equatable {
         c.sftEpochs = 2
         c.sftArgs = ["--eval-every", "10"]
         c.ppoSteps = 50
-        c.ppoArgs = ["--epochs", "1", "--share-prefixes"]
+        // Sampling decodes a step's 16 responses as one batch: the same tokens as two batches of 8
+        // (decoding is batch-invariant), 0.7 s less per step.
+        c.ppoArgs = ["--epochs", "1", "--share-prefixes", "--generate-batch", "16"]
         c.seeds = [1, 2, 3]
         c.sftPerSeed = true
         c.evalInDomain = true
