@@ -162,6 +162,11 @@ public struct BF16ImageLayout: Sendable {
 }
 
 extension LlamaModel {
+    /// The bf16 matrices when they are the model's only weights (a bf16 weight image): then every
+    /// product multiplies them — generation's and training's too; nil for a model with fp32 weights,
+    /// whatever its scoring precision.
+    var bf16Only: BF16Weights? { hasFP32Matrices ? nil : bf16Weights }
+
     /// The precision the scoring forward (`logProbs`, `headInputs`) uses for its matrix products.
     /// Setting `.bf16` packs the current weights once (about 0.2 s for SmolLM2); the model must then
     /// be treated as frozen (training refuses it). A model on a bf16 image (`hasFP32Matrices` false)

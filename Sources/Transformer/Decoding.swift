@@ -45,10 +45,10 @@ extension LlamaModel {
         let c = config, d = c.hiddenSize
         var batch = PackedBatch(prompts.map { ScoringRequest(tokens: $0, firstScored: $0.count) })
         // The prompt's keys and values in the precision of the decoding steps.
-        batch.allowsBF16 = decodingWeights != nil
+        batch.allowsBF16 = bf16Only != nil
         let x = AlignedBuffer<Float>(count: batch.tokenCount * d)
         let a = LayerActivations(config: c, tokens: batch.tokenCount)
-        batch.tokens.withUnsafeBufferPointer { embed($0, into: x.pointer, bf16: decodingWeights) }
+        batch.tokens.withUnsafeBufferPointer { embed($0, into: x.pointer, bf16: bf16Only) }
         for layer in 0..<c.numLayers {
             forwardLayer(layer, batch: batch, x: x.pointer, a: a)
             // The layer's q, k, v (after RoPE) are still in the activations.
@@ -75,7 +75,7 @@ extension LlamaModel {
         let d = c.hiddenSize, f = c.intermediateSize, eps = Float(c.rmsNormEps)
         let positions = caches.map { Int32($0.length) }
         let (cosTable, sinTable) = rope.tables(covering: Int(positions.max() ?? 0) + 1)
-        tokens.withUnsafeBufferPointer { embed($0, into: b.x.pointer, bf16: decodingWeights) }
+        tokens.withUnsafeBufferPointer { embed($0, into: b.x.pointer, bf16: bf16Only) }
         for (index, layer) in layout.layers.enumerated() {
             // x += o_proj(attention(rope(q), cache + rope(k), cache + v)),  [q k v] = qkv_proj(rmsnorm(x))
             srppo_rmsnorm_forward(b.normed.pointer, nil, b.x.pointer, weights + layer.attentionNorm, Int32(rows), Int32(d), eps)
@@ -127,7 +127,7 @@ extension LlamaModel {
     func decodeLinear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, group: ProjectionGroup, layer: Int,
                       outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, buffers: DecodeBuffers) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
-        if let bf16 = decodingWeights?.matrix(group, layer: layer) {
+        if let bf16 = bf16Only?.matrix(group, layer: layer) {
             Gemm.multiply(m: rows, a: x, lda: inFeatures, weights: bf16, c: y, ldc: outFeatures, beta: accumulate ? 1 : 0)
         } else {
             Self.rowProduct(x, rows: rows, inFeatures: inFeatures, weights: weights + weight, outFeatures: outFeatures,
@@ -152,17 +152,13 @@ extension LlamaModel {
         let d = config.hiddenSize
         let normed = AlignedBuffer<Float>(count: rows * d)
         srppo_rmsnorm_forward(normed.pointer, nil, hidden, weights + layout.finalNorm, Int32(rows), Int32(d), Float(config.rmsNormEps))
-        if let bf16 = decodingWeights {
+        if let bf16 = bf16Only {
             Gemm.multiply(m: rows, a: normed.pointer, lda: d, weights: bf16.lmHead, c: logits, ldc: config.vocabSize)
         } else {
             Self.rowProduct(normed.pointer, rows: rows, inFeatures: d, weights: weights + layout.lmHead, outFeatures: config.vocabSize,
                             into: logits, ldy: config.vocabSize, accumulate: false)
         }
     }
-
-    /// The bf16 matrices decoding multiplies: those of a bf16 weight image; nil (fp32) for a model that
-    /// has fp32 weights, whatever its scoring precision.
-    private var decodingWeights: BF16Weights? { hasFP32Matrices ? nil : bf16Weights }
 
     /// y[rows, out] (+)= x[rows, in] · Wᵀ. Workers take blocks of output columns as they finish the
     /// previous one, so a worker that the OS pauses (the machine is shared) does not hold up the step

@@ -53,7 +53,7 @@ public final class LlamaModel: @unchecked Sendable {
     public func copyParameters(from source: LlamaModel) {
         precondition(source.config == config, "copying parameters between different architectures")
         weights.update(from: source.weights, count: layout.parameterCount)
-        if !source.hasFP32Matrices, let bf16 = source.bf16Weights { bf16.unpack(into: weights, layout: layout) }
+        source.bf16Only?.unpack(into: weights, layout: layout)
     }
 
     /// Another model object on this one's parameters (the same memory, no adapters): the frozen base
@@ -61,8 +61,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// bf16 scoring copies are not (a network on fp32 weights trains in fp32).
     public func sharingParameters() -> LlamaModel {
         let model = LlamaModel(config: config, storage: storage)
-        if !hasFP32Matrices {
-            model.bf16Weights = bf16Weights
+        if let bf16Only {
+            model.bf16Weights = bf16Only
             model.hasFP32Matrices = false
         }
         return model

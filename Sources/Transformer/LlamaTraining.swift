@@ -50,7 +50,7 @@ extension LlamaModel {
     /// On a bf16 weight image (`hasFP32Matrices` false) the forward multiplies in bf16 as scoring does,
     /// and only adapters can be trained (`backward` with `gradients` nil).
     public func trainingForward(_ requests: [ScoringRequest], recompute: Bool = false) throws -> TrainingTape {
-        precondition(bf16Weights == nil || !hasFP32Matrices, "an fp32 model trains in fp32: set weightPrecision = .f32 first")
+        precondition(bf16Weights == nil || bf16Only != nil, "an fp32 model trains in fp32: set weightPrecision = .f32 first")
         try validate(requests)
         let batch = PackedBatch(requests)
         let T = batch.tokenCount, d = config.hiddenSize
@@ -92,7 +92,7 @@ extension LlamaModel {
         let dInput = AlignedBuffer<Float>(count: P * d)
         let head = weights + layout.lmHead
         // On a bf16 image: logits through the bf16 GEMM, ∂h through the head's rows unpacked a vocabulary block at a time.
-        let bf16Head = hasFP32Matrices ? nil : bf16Weights?.lmHead
+        let bf16Head = bf16Only?.lmHead
         let headBlocks = bf16Head == nil ? [] : Self.blocks(V, width: Self.headColumns)
         let unpackedBlock = AlignedBuffer<Float>(count: (headBlocks.map(\.count).max() ?? 0) * d)
         precondition(gradients == nil || bf16Head == nil, "the head of a bf16 weight image cannot be trained")
@@ -161,7 +161,7 @@ extension LlamaModel {
         let T = batch.tokenCount, d = c.hiddenSize, P = tape.scoredCount
         if let gradients {
             precondition(gradients.count >= layout.parameterCount)
-            precondition(hasFP32Matrices, "a model on a bf16 weight image trains adapters only")
+            precondition(bf16Only == nil, "a model on a bf16 weight image trains adapters only")
         }
         let g = gradients?.pointer
 
@@ -174,7 +174,7 @@ extension LlamaModel {
             srppo_add_inplace(dx.pointer + row * d, dFinal.pointer + i * d, d)
         }
 
-        let scratch = BackwardScratch(config: c, tokens: T, longest: batch.longest, unpacksBF16: !hasFP32Matrices)
+        let scratch = BackwardScratch(config: c, tokens: T, longest: batch.longest, unpacksBF16: bf16Only != nil)
         for index in layout.layers.indices.reversed() {
             let a = tape.layers[index]
             if tape.recompute {
@@ -249,7 +249,7 @@ extension LlamaModel {
                                     scratch: BackwardScratch) {
         let (weight, bias) = group.weightOffset(layout.layers[layer])
         var w = UnsafePointer(weights + weight)
-        if let unpacked = scratch.unpackedWeights, let bf16 = bf16Weights?.matrix(group, layer: layer) {
+        if let unpacked = scratch.unpackedWeights, let bf16 = bf16Only?.matrix(group, layer: layer) {
             bf16.unpack(into: unpacked.pointer)
             w = UnsafePointer(unpacked.pointer)
         }
