@@ -177,14 +177,14 @@ public final class PPOTrainer {
 
         // 3. The actor's log-probs and the critic's values before any update, then over the whole
         // step: rewards, advantages and returns.
-        var (share, criticTape) = try evaluateBeforeUpdates(requests, sampled: sampled, scores: scores)
+        let (share, reused) = try evaluateBeforeUpdates(requests, sampled: sampled, scores: scores)
         let (rollouts, firstAdvantage, lastAdvantage) = advantages(try share.gathered(over: collective))
         lastRollouts = rollouts
         let prepareSeconds = lap()
 
         // 4. Updates.
         let trainActor = state.step >= config.criticWarmupSteps
-        let totals = try update(rollouts, trainActor: trainActor, criticTape: &criticTape, firstBatch: share.firstBatch)
+        let totals = try update(rollouts, trainActor: trainActor, reusing: reused)
         let trainSeconds = lap()
         state.step += 1
 
@@ -261,12 +261,12 @@ public final class PPOTrainer {
     /// The actor's own log-probs (of the distribution it sampled from) and the critic's values of this
     /// rank's responses before any update. The first minibatch of the first epoch trains on exactly
     /// these weights, so the critic's training forward of it runs now, gives its values and is
-    /// returned for its update to reuse: one critic forward less per step. (The actor's is not: holding
+    /// returned, with the responses it covers, for its update to reuse: one critic forward less per step. (The actor's is not: holding
     /// its tape too would double the activation memory, and its plain forward can share the prompts,
     /// which a training forward cannot.) The critic updates before the actor, so one tape at a time is
     /// alive. Only a single process reuses it: with several ranks a minibatch is split between them.
     private func evaluateBeforeUpdates(_ requests: [RewardRequest], sampled: [SampledResponse], scores: [RewardScores]) throws
-        -> (StepShare, TrainingTape?) {
+        -> (StepShare, reused: (tape: TrainingTape, batch: [Int])?) {
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
         let reuses = reusesUpdateForwards && collective.size == 1
         let firstBatch = reuses ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
@@ -286,9 +286,8 @@ public final class PPOTrainer {
         }
         if let criticTape { readValues(criticTape.headInput.pointer, firstBatch) }
         if let otherHeadInputs { readValues(otherHeadInputs.pointer, others) }
-        var share = StepShare(requests: requests, sampled: sampled, oldLogProbs: oldLogProbs, scores: scores, values: headValues)
-        share.firstBatch = firstBatch
-        return (share, criticTape)
+        let share = StepShare(requests: requests, sampled: sampled, oldLogProbs: oldLogProbs, scores: scores, values: headValues)
+        return (share, criticTape.map { ($0, firstBatch) })
     }
 
     /// The whole step's rollouts with rewards (coherent, minus the KL penalty), values, advantages and
@@ -327,14 +326,15 @@ public final class PPOTrainer {
     }
 
     /// `epochs` passes of minibatch updates, critic then actor (the actor not while the critic warms
-    /// up); `criticTape` is the first minibatch's critic forward (`firstBatch`), used once. Each rank
-    /// backpropagates its share of every minibatch. Returns the loss totals of all ranks.
-    private func update(_ rollouts: [Rollout], trainActor: Bool, criticTape: inout TrainingTape?, firstBatch: [Int]) throws -> UpdateTotals {
+    /// up); `reusing` is the first minibatch's critic forward and the responses it covers, used once.
+    /// Each rank backpropagates its share of every minibatch. Returns the loss totals of all ranks.
+    private func update(_ rollouts: [Rollout], trainActor: Bool, reusing reused: (tape: TrainingTape, batch: [Int])?) throws -> UpdateTotals {
         var totals = UpdateTotals()
+        var criticTape = reused?.tape
         for epoch in 0..<config.epochs {
             let (order, next) = Self.shuffled(rollouts.indices, rng: state.rng)
             state.rng = next
-            precondition(epoch > 0 || firstBatch.isEmpty || Array(order.prefix(config.miniBatchSize)) == firstBatch,
+            precondition(epoch > 0 || reused.map { Array(order.prefix(config.miniBatchSize)) == $0.batch } ?? true,
                          "the first minibatch changed after its forwards ran")
             var start = 0
             while start < order.count {

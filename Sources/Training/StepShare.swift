@@ -11,13 +11,6 @@ struct StepShare: Codable {
     var scores: [RewardScores]
     /// The value head's outputs per response token, in its normalized units.
     var values: [[Double]]
-    /// The responses (indices into this share) whose critic forward ran for the first minibatch's
-    /// update to reuse; not gathered (only a single process reuses it).
-    var firstBatch: [Int] = []
-
-    enum CodingKeys: String, CodingKey {
-        case requests, endedWithEOS, oldLogProbs, scores, values
-    }
 
     init(requests: [RewardRequest], sampled: [SampledResponse], oldLogProbs: [[Float]], scores: [RewardScores],
          values: [[Double]]) {
