@@ -73,25 +73,11 @@ public final class ScoringDaemon: @unchecked Sendable {
         let tcp = try passed.take("tcp")
 
         // The image socket first: /v1/models names its path, so trainers find it without a flag.
-        if let images {
-            imageListener = images
-            socketDescriptions["images"] = "systemd:images"
-        } else if let path = configuration.imageSocketPath {
-            imageListener = try bindUnixSocket(path)
-            socketDescriptions["images"] = path
-        }
+        imageListener = try unixSocket("images", passed: images, path: configuration.imageSocketPath)
         if let imageListener, let path = UnixSocket.boundPath(imageListener) {
             service.imageSocketPath = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         }
-
-        let httpFD: Int32
-        if let http {
-            httpFD = http
-            socketDescriptions["http"] = "systemd:http"
-        } else if let path = configuration.socketPath {
-            httpFD = try bindUnixSocket(path)
-            socketDescriptions["http"] = path
-        } else {
+        guard let httpFD = try unixSocket("http", passed: http, path: configuration.socketPath) else {
             throw DaemonError.configuration("no HTTP socket: start under systemd socket activation (a socket named 'http') or give --socket PATH")
         }
         listeners.append(try bootstrap(peerCredentials: true).withBoundSocket(httpFD).wait())
@@ -110,6 +96,18 @@ public final class ScoringDaemon: @unchecked Sendable {
             log.warning("an allow-list is set: TCP peers have no credentials and are refused everything but health and readiness")
         }
 
+    }
+
+    /// The Unix socket named `name`: the one systemd passed, else one bound at `path`, else none.
+    private func unixSocket(_ name: String, passed: Int32?, path: String?) throws -> Int32? {
+        if let passed {
+            socketDescriptions[name] = "systemd:\(name)"
+            return passed
+        }
+        guard let path else { return nil }
+        let fd = try bindUnixSocket(path)
+        socketDescriptions[name] = path
+        return fd
     }
 
     /// Undoes a partial `openSockets()`.
