@@ -11,11 +11,11 @@ struct PPOOptions: ParsableArguments {
     @Option(help: "Longest response in tokens; longer ones are truncated.") var maxNewTokens: Int?
     @Option(help: "Sampling temperature.") var temperature: Double?
     @Option(help: "Nucleus sampling threshold.") var topP: Double?
-    @Option(help: "Reward placement: eos (default), tokenwise or length-normalized.") var rewardPlacement: String?
+    @Option(help: "Reward placement (default: eos).") var rewardPlacement: CoherentReward.Placement?
     @Option(help: "Penalty for a response cut off before EOS (it gets no coherent reward).") var truncationPenalty: Double?
     @Flag(help: "Give truncated responses their coherent reward instead of the penalty.") var scoreTruncated = false
     @Option(help: "Opt-in symmetric clip of the sequence reward (logged).") var rewardClip: Double?
-    @Option(help: "KL reference: sft (default), pt or none.") var klReference: String?
+    @Option(help: "KL reference (default: sft).") var klReference: KLReference?
     @Option(help: "KL coefficient β.") var klCoefficient: Double?
     @Option(help: "Adapt β toward this KL per response.") var klTarget: Double?
     @Option(help: "Discount γ.") var gamma: Double?
@@ -50,21 +50,11 @@ struct PPOOptions: ParsableArguments {
         if let maxNewTokens { c.maxNewTokens = maxNewTokens }
         if let temperature { c.temperature = temperature }
         if let topP { c.topP = topP }
-        if let rewardPlacement {
-            guard let p = CoherentReward.Placement(rawValue: rewardPlacement) else {
-                throw CLI.Failure(description: "--reward-placement must be eos, tokenwise or length-normalized, not '\(rewardPlacement)'")
-            }
-            c.reward.placement = p
-        }
+        if let rewardPlacement { c.reward.placement = rewardPlacement }
         if let truncationPenalty { c.reward.truncation = .penalty(truncationPenalty) }
         if scoreTruncated { c.reward.truncation = .score }
         if let rewardClip { c.reward.clip = rewardClip }
-        if let klReference {
-            guard let r = KLReference(rawValue: klReference) else {
-                throw CLI.Failure(description: "--kl-reference must be sft, pt or none, not '\(klReference)'")
-            }
-            c.klReference = r
-        }
+        if let klReference { c.klReference = klReference }
         if let klCoefficient { c.klCoefficient = klCoefficient }
         if let klTarget { c.klTarget = klTarget }
         if let gamma { c.gamma = gamma }
@@ -107,3 +97,6 @@ struct PPOOptions: ParsableArguments {
             || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated || sharePrefixes || recompute
     }
 }
+
+extension CoherentReward.Placement: ExpressibleByArgument {}
+extension KLReference: ExpressibleByArgument {}

@@ -9,7 +9,7 @@ struct SFTOptions: ParsableArguments {
     @Option(help: "Demonstrations per forward/backward pass (gradient accumulation below batch size).") var microBatchSize: Int?
     @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Double?
     @Option(help: "Share of steps spent warming up.") var warmupRatio: Double?
-    @Option(help: "Decay after warm-up: cosine, linear or constant.") var schedule: String?
+    @Option(help: "Decay after warm-up (default: cosine).") var schedule: LearningRateSchedule.Decay?
     @Option(help: "AdamW decoupled weight decay (matrices only).") var weightDecay: Double?
     @Option(help: "Global gradient-norm clip (0: off).") var maxGradNorm: Double?
     @Option(help: "Share of demonstrations held out for eval loss.") var evalFraction: Double?
@@ -29,12 +29,7 @@ struct SFTOptions: ParsableArguments {
         c.microBatchSize = microBatchSize ?? min(c.microBatchSize, c.batchSize)
         if let learningRate { c.learningRate = learningRate }
         if let warmupRatio { c.warmupRatio = warmupRatio }
-        if let schedule {
-            guard let decay = LearningRateSchedule.Decay(rawValue: schedule) else {
-                throw CLI.Failure(description: "--schedule must be cosine, linear or constant, not '\(schedule)'")
-            }
-            c.decay = decay
-        }
+        if let schedule { c.decay = schedule }
         if let weightDecay { c.optimizer.weightDecay = weightDecay }
         if let maxGradNorm { c.maxGradientNorm = maxGradNorm }
         if let evalFraction { c.evalFraction = evalFraction }
@@ -60,3 +55,5 @@ struct SFTOptions: ParsableArguments {
             || schedule != nil || seed != nil || loraTargets != nil || recompute
     }
 }
+
+extension LearningRateSchedule.Decay: ExpressibleByArgument {}
