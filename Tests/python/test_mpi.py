@@ -52,11 +52,19 @@ def models(tmp_path):
     return tmp_path
 
 
+def ppo_command(srppo_bin, models, out, *extra, ranks=1, steps=3, frozen=None):
+    """`srppo ppo` on the tiny models (in-process PT and SFT unless `frozen` names others), under
+    mpirun with two ranks when `ranks` is 2."""
+    frozen = frozen or ["--pt", str(models / "pt"), "--sft", str(models / "sft")]
+    command = [srppo_bin, "ppo", *frozen, "--prompts", str(models / "prompts.jsonl"), "--steps", str(steps), "--prompts-per-step", "4",
+               "--samples-per-prompt", "2", "--max-new-tokens", "10", "--mini-batch-size", "4", "--seed", "7", "--threads", "1",
+               "--out", str(out), *extra]
+    return (MPIRUN if ranks == 2 else []) + command
+
+
 def ppo(srppo_bin, models, out, *extra, ranks=1, steps=3, check=True):
-    command = [srppo_bin, "ppo", "--pt", str(models / "pt"), "--sft", str(models / "sft"), "--prompts", str(models / "prompts.jsonl"),
-               "--steps", str(steps), "--prompts-per-step", "4", "--samples-per-prompt", "2", "--max-new-tokens", "10",
-               "--mini-batch-size", "4", "--seed", "7", "--threads", "1", "--out", str(out), *extra]
-    return subprocess.run((MPIRUN if ranks == 2 else []) + command, capture_output=True, text=True, check=check, timeout=300)
+    return subprocess.run(ppo_command(srppo_bin, models, out, *extra, ranks=ranks, steps=steps), capture_output=True, text=True,
+                          check=check, timeout=300)
 
 
 @pytest.mark.parametrize("networks", [[], ["--actor-lora-rank", "4", "--critic-lora-rank", "4"]], ids=["full", "lora"])
@@ -83,10 +91,8 @@ def test_ranks_score_through_their_nodes_daemon_as_in_process(models, srppo_bin)
     path = str(models / "http.sock")
     daemon = Daemon(models / "pt", models / "sft", socket_path=path, image_socket=models / "images.sock")
     try:
-        command = [srppo_bin, "ppo", "--daemon", path, "--prompts", str(models / "prompts.jsonl"), "--steps", "3",
-                   "--prompts-per-step", "4", "--samples-per-prompt", "2", "--max-new-tokens", "10", "--mini-batch-size", "4",
-                   "--seed", "7", "--threads", "1", "--out", str(models / "served")]
-        served = subprocess.run(MPIRUN + command, capture_output=True, text=True, timeout=300)
+        served = subprocess.run(ppo_command(srppo_bin, models, models / "served", ranks=2, frozen=["--daemon", path]),
+                                capture_output=True, text=True, timeout=300)
         assert served.returncode == 0, served.stderr
         assert served.stderr.count("actor and critic from image 'sft'") == 2
     finally:
@@ -130,10 +136,7 @@ def rank_pid(mpirun, rank):
 def test_a_killed_rank_fails_the_job_and_resume_continues_it(models, srppo_bin):
     settings = ["--checkpoint-every", "2"]
     ppo(srppo_bin, models, models / "straight", *settings, ranks=2, steps=10)
-    command = MPIRUN + [srppo_bin, "ppo", "--pt", str(models / "pt"), "--sft", str(models / "sft"), "--prompts",
-                        str(models / "prompts.jsonl"), "--steps", "10", "--prompts-per-step", "4", "--samples-per-prompt", "2",
-                        "--max-new-tokens", "10", "--mini-batch-size", "4", "--seed", "7", "--threads", "1",
-                        "--out", str(models / "killed"), *settings]
+    command = ppo_command(srppo_bin, models, models / "killed", *settings, ranks=2, steps=10)
     job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
