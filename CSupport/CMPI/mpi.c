@@ -3,7 +3,6 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 // Open MPI's handles are pointers to its predefined objects; functions as in its mpi.h.
 typedef void *handle;
