@@ -19,8 +19,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     public var maxNewTokens = 64
     public var temperature = 1.0
     public var topP = 1.0
-    /// Forward the prompt its samples share once, when scoring in-process and for the actor's old
-    /// log-probs: equal to one forward per response up to float rounding (~1e-5), and faster.
+    /// Forward the prompt its samples share once, in every forward of a step (in-process scoring, the
+    /// actor's old log-probs, the critic's values, and the training forwards and backwards of each
+    /// minibatch): equal to one forward per response up to float rounding (~1e-5), and faster.
     public var sharePrefixes = false
     /// Training forwards keep only each layer's input and the backward recomputes the rest: about a
     /// third more compute in the update for a fraction of the activation memory, which is most of a

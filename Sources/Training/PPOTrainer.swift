@@ -262,8 +262,7 @@ public final class PPOTrainer {
     /// rank's responses before any update. The first minibatch of the first epoch trains on exactly
     /// these weights, so the critic's training forward of it runs now, gives its values and is
     /// returned, with the responses it covers, for its update to reuse: one critic forward less per step. (The actor's is not: holding
-    /// its tape too would double the activation memory, and its plain forward can share the prompts,
-    /// which a training forward cannot.) The critic updates before the actor, so one tape at a time is
+    /// its tape too would double the activation memory.) The critic updates before the actor, so one tape at a time is
     /// alive. Only a single process reuses it: with several ranks a minibatch is split between them.
     private func evaluateBeforeUpdates(_ requests: [RewardRequest], sampled: [SampledResponse], scores: [RewardScores]) throws
         -> (StepShare, reused: (tape: TrainingTape, batch: [Int])?) {
@@ -272,8 +271,9 @@ public final class PPOTrainer {
         let firstBatch = reuses ? Array(Self.shuffled(scoring.indices, rng: state.rng).order.prefix(config.miniBatchSize)) : []
         let others = scoring.indices.filter { !firstBatch.contains($0) }
         let oldLogProbs = try actor.logProbs(scoring, sharePrefixes: config.sharePrefixes, temperature: config.temperature)
-        let criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] }, recompute: config.recompute)
-        let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] })
+        let criticTape = firstBatch.isEmpty ? nil : try critic.trainingForward(firstBatch.map { scoring[$0] }, recompute: config.recompute,
+                                                                                     sharePrefixes: config.sharePrefixes)
+        let otherHeadInputs = others.isEmpty ? nil : try critic.headInputs(others.map { scoring[$0] }, sharePrefixes: config.sharePrefixes)
         // The value head's outputs (normalized units), from its inputs' rows: the responses of `order` one after another.
         var headValues = [[Double]](repeating: [], count: scoring.count)
         func readValues(_ headInputs: UnsafePointer<Float>, _ order: [Int]) {
@@ -395,7 +395,7 @@ public final class PPOTrainer {
     }
 
     private func actorGradients(_ batch: [Rollout], weight: Double, totals: inout UpdateTotals) throws {
-        let tape = try actor.trainingForward(batch.map(\.request), recompute: config.recompute)
+        let tape = try actor.trainingForward(batch.map(\.request), recompute: config.recompute, sharePrefixes: config.sharePrefixes)
         let flatOld = batch.flatMap(\.oldLogProbs), flatAdvantages = batch.flatMap(\.advantages)
         let full = actor.adapters == nil
         var local = totals
@@ -437,7 +437,8 @@ public final class PPOTrainer {
     }
 
     private func criticGradients(_ batch: [Rollout], tokens: Int, tape: TrainingTape?, totals: inout UpdateTotals) throws {
-        let tape = try tape ?? critic.trainingForward(batch.map(\.request), recompute: config.recompute)
+        let tape = try tape ?? critic.trainingForward(batch.map(\.request), recompute: config.recompute,
+                                                       sharePrefixes: config.sharePrefixes)
         let rows = tape.scoredCount
         let values = valueHead.values(tape.headInput.pointer, rows: rows)
         let oldValues = batch.flatMap(\.values).map(normalized), targets = batch.flatMap(\.returns).map(normalized)

@@ -101,10 +101,11 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// The output head's input at the scored positions — rmsnorm of the last hidden state, [P, d] in
-    /// request order — for heads other than the LM head (a critic's value head).
-    public func headInputs(_ requests: [ScoringRequest]) throws -> AlignedBuffer<Float> {
+    /// request order — for heads other than the LM head (a critic's value head). `sharePrefixes` as
+    /// in `logProbs`.
+    public func headInputs(_ requests: [ScoringRequest], sharePrefixes: Bool = false) throws -> AlignedBuffer<Float> {
         try validate(requests)
-        let batch = PackedBatch(requests)
+        let batch = PackedBatch(requests, sharePrefixes: sharePrefixes)
         let d = config.hiddenSize
         let x = AlignedBuffer<Float>(count: batch.tokenCount * d)
         let scratch = LayerActivations(config: config, tokens: batch.tokenCount)

@@ -49,10 +49,14 @@ extension LlamaModel {
     ///
     /// On a bf16 weight image (`hasFP32Matrices` false) the forward multiplies in bf16 as scoring does,
     /// and only adapters can be trained (`backward` with `gradients` nil).
-    public func trainingForward(_ requests: [ScoringRequest], recompute: Bool = false) throws -> TrainingTape {
+    ///
+    /// With `sharePrefixes`, requests with the same prompt run it once, as `logProbs` does; the
+    /// backward then adds the gradients of all its continuations into the prompt's rows. Equal to the
+    /// unshared forward and backward up to float rounding.
+    public func trainingForward(_ requests: [ScoringRequest], recompute: Bool = false, sharePrefixes: Bool = false) throws -> TrainingTape {
         precondition(bf16Weights == nil || bf16Only != nil, "an fp32 model trains in fp32: set weightPrecision = .f32 first")
         try validate(requests)
-        let batch = PackedBatch(requests)
+        let batch = PackedBatch(requests, sharePrefixes: sharePrefixes)
         let T = batch.tokenCount, d = config.hiddenSize
         let layers: [LayerActivations]
         if recompute {
@@ -283,8 +287,10 @@ extension LlamaModel {
     }
 
     /// ∂q, ∂k, ∂v (after RoPE) into dQKV [T, qkvDim] from ∂out [T, H·e]. Probabilities are
-    /// recomputed block by block as in the forward; one task per sequence and key-value group, so
-    /// the ∂k, ∂v that the group's query heads share are accumulated by a single worker.
+    /// recomputed block by block as in the forward, with the same blocks and products. One task per
+    /// key-value group and per shared prompt with its continuations (or lone sequence): the ∂k, ∂v
+    /// that a group's query heads, and a prompt's continuations, add into are accumulated by a single
+    /// worker, in a fixed order.
     private func attentionBackward(qkv: UnsafeMutablePointer<Float>, dOut: UnsafeMutablePointer<Float>,
                                    dQKV: UnsafeMutablePointer<Float>, batch: PackedBatch, scratch: BackwardScratch) {
         let c = config
@@ -293,33 +299,58 @@ extension LlamaModel {
         let block = Self.attentionBlock
         dQKV.update(repeating: 0, count: batch.tokenCount * ld)
         let stride = block * batch.longest
-        Parallel.forEachTask(batch.sequenceCount * G) { worker, task in
-            let s = task / G, kvHead = task % G
-            let start = batch.starts[s], L = batch.lengths[s]
+        let families = batch.prefixFamilies
+        Parallel.forEachTask(families.count * G) { worker, task in
+            let kvHead = task % G
             let probabilities = scratch.probabilities.pointer + worker * stride
             let dScores = scratch.dScores.pointer + worker * stride
-            let k = qkv + start * ld + c.qDim + kvHead * e, v = k + c.kvDim
-            let dk = dQKV + start * ld + c.qDim + kvHead * e, dv = dk + c.kvDim
-            for h in kvHead * group..<(kvHead + 1) * group {
-                let q = qkv + start * ld + h * e, dq = dQKV + start * ld + h * e
-                let dO = dOut + start * c.qDim + h * e
-                var r0 = 0
-                while r0 < L {
-                    let rows = min(block, L - r0), keys = r0 + rows
-                    Gemm.multiplySerial(m: rows, n: keys, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
-                                        c: probabilities, ldc: keys)
-                    srppo_softmax_causal(probabilities, Int32(rows), Int32(keys), Int32(keys), Int32(r0), scale)
-                    // ∂v[0..<keys] += P^T · ∂o;  ∂P = ∂o · v^T
-                    Gemm.multiplySerial(m: keys, n: e, k: rows, a: probabilities, lda: keys, transA: .transposed,
-                                        b: dO + r0 * c.qDim, ldb: c.qDim, c: dv, ldc: ld, beta: 1)
-                    Gemm.multiplySerial(m: rows, n: keys, k: e, a: dO + r0 * c.qDim, lda: c.qDim, b: v, ldb: ld, transB: .transposed,
-                                        c: dScores, ldc: keys)
-                    srppo_softmax_backward(dScores, probabilities, Int32(rows), Int32(keys), Int32(keys), scale)
-                    // ∂q[block] = ∂S · k;  ∂k[0..<keys] += ∂S^T · q[block]
-                    Gemm.multiplySerial(m: rows, n: e, k: keys, a: dScores, lda: keys, b: k, ldb: ld, c: dq + r0 * ld, ldc: ld)
-                    Gemm.multiplySerial(m: keys, n: e, k: rows, a: dScores, lda: keys, transA: .transposed, b: q + r0 * ld, ldb: ld,
-                                        c: dk, ldc: ld, beta: 1)
-                    r0 += rows
+            for s in families[task / G] {
+                let start = batch.starts[s], L = batch.lengths[s], C = batch.contexts[s]
+                let k = qkv + start * ld + c.qDim + kvHead * e, v = k + c.kvDim
+                let dk = dQKV + start * ld + c.qDim + kvHead * e, dv = dk + c.kvDim
+                // The shared prompt's keys and values and their gradients (C = 0: none).
+                let promptOffset = batch.prefixStarts[s] * ld + c.qDim + kvHead * e
+                let promptK = qkv + promptOffset, promptV = promptK + c.kvDim
+                let dPromptK = dQKV + promptOffset, dPromptV = dPromptK + c.kvDim
+                for h in kvHead * group..<(kvHead + 1) * group {
+                    let q = qkv + start * ld + h * e, dq = dQKV + start * ld + h * e
+                    let dO = dOut + start * c.qDim + h * e
+                    var r0 = 0
+                    while r0 < L {
+                        let position = C + r0
+                        let rows = min(block - position % block, L - r0), keys = position + rows, own = r0 + rows
+                        // P[rows, keys] = causal softmax of q[block] · [prompt k; k[0..<own]]^T
+                        if C > 0 {
+                            Gemm.multiplySerial(m: rows, n: C, k: e, a: q + r0 * ld, lda: ld, b: promptK, ldb: ld, transB: .transposed,
+                                                c: probabilities, ldc: keys)
+                        }
+                        Gemm.multiplySerial(m: rows, n: own, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
+                                            c: probabilities + C, ldc: keys)
+                        srppo_softmax_causal(probabilities, Int32(rows), Int32(keys), Int32(keys), Int32(position), scale)
+                        // ∂[prompt v; v] += P^T · ∂o;  ∂P = ∂o · [prompt v; v]^T
+                        if C > 0 {
+                            Gemm.multiplySerial(m: C, n: e, k: rows, a: probabilities, lda: keys, transA: .transposed,
+                                                b: dO + r0 * c.qDim, ldb: c.qDim, c: dPromptV, ldc: ld, beta: 1)
+                            Gemm.multiplySerial(m: rows, n: C, k: e, a: dO + r0 * c.qDim, lda: c.qDim, b: promptV, ldb: ld,
+                                                transB: .transposed, c: dScores, ldc: keys)
+                        }
+                        Gemm.multiplySerial(m: own, n: e, k: rows, a: probabilities + C, lda: keys, transA: .transposed,
+                                            b: dO + r0 * c.qDim, ldb: c.qDim, c: dv, ldc: ld, beta: 1)
+                        Gemm.multiplySerial(m: rows, n: own, k: e, a: dO + r0 * c.qDim, lda: c.qDim, b: v, ldb: ld, transB: .transposed,
+                                            c: dScores + C, ldc: keys)
+                        srppo_softmax_backward(dScores, probabilities, Int32(rows), Int32(keys), Int32(keys), scale)
+                        // ∂q[block] = ∂S · [prompt k; k];  ∂[prompt k; k] += ∂S^T · q[block]
+                        if C > 0 {
+                            Gemm.multiplySerial(m: rows, n: e, k: C, a: dScores, lda: keys, b: promptK, ldb: ld, c: dq + r0 * ld, ldc: ld)
+                            Gemm.multiplySerial(m: C, n: e, k: rows, a: dScores, lda: keys, transA: .transposed, b: q + r0 * ld, ldb: ld,
+                                                c: dPromptK, ldc: ld, beta: 1)
+                        }
+                        Gemm.multiplySerial(m: rows, n: e, k: own, a: dScores + C, lda: keys, b: k, ldb: ld, c: dq + r0 * ld, ldc: ld,
+                                            beta: C > 0 ? 1 : 0)
+                        Gemm.multiplySerial(m: own, n: e, k: rows, a: dScores + C, lda: keys, transA: .transposed, b: q + r0 * ld, ldb: ld,
+                                            c: dk, ldc: ld, beta: 1)
+                        r0 += rows
+                    }
                 }
             }
         }

@@ -80,6 +80,21 @@ struct PackedBatch {
         positions += (context..<context + sequence.count).map { Int32($0) }
     }
 
+    /// The sequences grouped by the keys and values they attend to: each shared prompt followed by
+    /// its continuations, and every other sequence on its own; in batch order.
+    var prefixFamilies: [[Int]] {
+        var families: [[Int]] = [], familyOfStart: [Int: Int] = [:]
+        for s in starts.indices {
+            if contexts[s] > 0, let family = familyOfStart[prefixStarts[s]] {
+                families[family].append(s)
+            } else {
+                familyOfStart[starts[s]] = families.count
+                families.append([s])
+            }
+        }
+        return families
+    }
+
     /// Whether rows of different sequences may share a GEMM (see `gemmSegments`): a sequence
     /// continues a shared prompt.
     var mixesSequences: Bool { contexts.contains { $0 > 0 } }

@@ -37,7 +37,7 @@ struct PPOOptions: ParsableArguments {
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
     @Option(help: "Checkpoints to keep.") var keep: Int?
     @Option(help: "Seed for prompt order and sampling.") var seed: UInt64?
-    @Flag(help: "Forward the prompt its samples share once (in-process scoring and the actor's old log-probs): equal up to ~1e-5, faster.")
+    @Flag(help: "Forward the prompt its samples share once (scoring, old log-probs, values and the updates' forwards and backwards): equal up to ~1e-5, faster.")
     var sharePrefixes = false
     @Flag(help: "Recompute activations in the backward: a third more update compute, a fraction of the activation memory (most of a LoRA trainer's own).")
     var recompute = false

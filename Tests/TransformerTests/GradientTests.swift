@@ -18,9 +18,20 @@ final class GradientTests: XCTestCase {
          ScoringRequest(tokens: TinyModels.randomTokens(70, vocab: config.vocabSize, seed: 22), firstScored: 40)]
     }
 
+    /// A prompt of 70 tokens (past one 64-row attention block) answered three times, and a request
+    /// of its own: with `sharePrefixes` the three run as continuations of one prompt sequence.
+    private func sharedPromptRequests(_ config: LlamaConfig) -> [ScoringRequest] {
+        let prompt = TinyModels.randomTokens(70, vocab: config.vocabSize, seed: 31)
+        return [ScoringRequest(tokens: prompt + TinyModels.randomTokens(9, vocab: config.vocabSize, seed: 32), firstScored: 70),
+                ScoringRequest(tokens: TinyModels.randomTokens(23, vocab: config.vocabSize, seed: 21), firstScored: 3),
+                ScoringRequest(tokens: prompt + TinyModels.randomTokens(50, vocab: config.vocabSize, seed: 33), firstScored: 70),
+                ScoringRequest(tokens: prompt + TinyModels.randomTokens(1, vocab: config.vocabSize, seed: 34), firstScored: 70)]
+    }
+
     private func lossAndGradients(_ model: LlamaModel, _ requests: [ScoringRequest], _ loss: TestLoss, temperature: Double = 1,
-                                  recompute: Bool = false, withGradients: Bool = true) throws -> (Double, AlignedBuffer<Float>) {
-        let tape = try model.trainingForward(requests, recompute: recompute)
+                                  recompute: Bool = false, sharePrefixes: Bool = false,
+                                  withGradients: Bool = true) throws -> (Double, AlignedBuffer<Float>) {
+        let tape = try model.trainingForward(requests, recompute: recompute, sharePrefixes: sharePrefixes)
         let gradients = AlignedBuffer<Float>(count: model.layout.parameterCount)
         let head = model.lmHeadForwardBackward(tape, computeEntropy: true, temperature: temperature,
                                                gradients: withGradients ? gradients : nil) { row, _, _ in
@@ -34,14 +45,15 @@ final class GradientTests: XCTestCase {
         return (value, gradients)
     }
 
-    private func checkAllTensors(_ config: LlamaConfig, temperature: Double = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkAllTensors(_ config: LlamaConfig, temperature: Double = 1, sharePrefixes: Bool = false,
+                                 file: StaticString = #filePath, line: UInt = #line) throws {
         let model = TinyModels.model(config, seed: 5)
-        let reqs = requests(config)
+        let reqs = sharePrefixes ? sharedPromptRequests(config) : requests(config)
         var rng = SeededGenerator(seed: 9)
         let rows = reqs.reduce(0) { $0 + $1.tokens.count - $1.firstScored }
         let loss = TestLoss(logProbWeights: (0..<rows).map { _ in rng.nextNormal() },
                             entropyWeights: (0..<rows).map { _ in 0.5 * rng.nextNormal() })
-        let (_, gradients) = try lossAndGradients(model, reqs, loss, temperature: temperature)
+        let (_, gradients) = try lossAndGradients(model, reqs, loss, temperature: temperature, sharePrefixes: sharePrefixes)
         let h: Float = 1e-2
         var report: [String] = []
         for tensor in model.layout.tensors {
@@ -57,7 +69,8 @@ final class GradientTests: XCTestCase {
             var errors: [Double] = []
             for direction in [alongGradient, random] {
                 let numeric = try directionalDerivative(model, tensor, direction, h: h) {
-                    try self.lossAndGradients(model, reqs, loss, temperature: temperature, withGradients: false).0
+                    try self.lossAndGradients(model, reqs, loss, temperature: temperature, sharePrefixes: sharePrefixes,
+                                              withGradients: false).0
                 }
                 var analytic = 0.0
                 for i in 0..<tensor.count { analytic += Double(g[i]) * Double(direction[i]) }
@@ -94,6 +107,34 @@ final class GradientTests: XCTestCase {
         config.qkvBias = true
         config.outputBias = true
         try checkAllTensors(config)
+    }
+
+    /// Shared prompts: the prompt's rows collect the gradients of all its continuations' attention.
+    func testEveryTensorWithSharedPrompts() throws { try checkAllTensors(TinyModels.config(.qwen2), sharePrefixes: true) }
+
+    /// Sharing a prompt changes how sums are split, not what they are: log-probs and every gradient
+    /// equal the unshared run's to float rounding, with or without recomputation.
+    func testSharedPromptsGiveTheUnsharedLossAndGradients() throws {
+        let config = TinyModels.config()
+        let model = TinyModels.model(config, seed: 4)
+        let reqs = sharedPromptRequests(config)
+        let rows = reqs.reduce(0) { $0 + $1.tokens.count - $1.firstScored }
+        var rng = SeededGenerator(seed: 12)
+        let loss = TestLoss(logProbWeights: (0..<rows).map { _ in rng.nextNormal() }, entropyWeights: (0..<rows).map { _ in 0.3 * rng.nextNormal() })
+        let (plainLoss, plain) = try lossAndGradients(model, reqs, loss)
+        let (sharedLoss, shared) = try lossAndGradients(model, reqs, loss, sharePrefixes: true)
+        let (recomputedLoss, recomputed) = try lossAndGradients(model, reqs, loss, recompute: true, sharePrefixes: true)
+        XCTAssertEqual(sharedLoss, plainLoss, accuracy: 1e-5 * abs(plainLoss))
+        XCTAssertEqual(recomputedLoss, sharedLoss)
+        XCTAssertEqual(Array(recomputed.buffer), Array(shared.buffer))
+        for tensor in model.layout.tensors {
+            let a = UnsafeBufferPointer(start: plain.pointer + tensor.offset, count: tensor.count)
+            let b = UnsafeBufferPointer(start: shared.pointer + tensor.offset, count: tensor.count)
+            let scale = a.reduce(0) { max($0, abs($1)) }
+            let deviation = zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            XCTAssertGreaterThan(scale, 0, tensor.name)
+            XCTAssertLessThan(deviation, 1e-4 * scale, "\(tensor.name): shared − unshared \(deviation) against |g|max \(scale)")
+        }
     }
 
     func testRecomputeGivesTheSameGradients() throws {
