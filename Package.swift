@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "SystemSupport", "Tokenizer", "Transformer", "Reward"]),
         .target(name: "Evaluation"),
-        .target(name: "Report"),
+        .target(name: "Workflow", dependencies: ["Evaluation", "ModelFiles", "Tensor"]),
+        .target(name: "Report", dependencies: ["Evaluation", "Workflow"]),
         .target(name: "WeightImage", dependencies: ["Transformer", "SystemSupport", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "WireProtocol", dependencies: ["Reward", "Tokenizer", "Transformer"]),
         .target(name: "Daemon", dependencies: [
@@ -55,7 +56,7 @@ let package = Package(
         .target(name: "Cluster", dependencies: ["CMPI", "Training"]),
         .executableTarget(name: "srppo", dependencies: [
             "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
-            "WireProtocol", "Cluster",
+            "WireProtocol", "Cluster", "Workflow",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "srppod", dependencies: [
@@ -79,6 +80,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
+        .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Tokenizer", "Transformer", "WeightImage",

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Tokenizer
 
 /// One line of a demonstration or prompt file, in any of the accepted shapes:
@@ -76,19 +77,7 @@ public enum DataLoader {
 
     /// Reads the records of a JSONL file (blank lines skipped), with their line numbers.
     public static func records(path: String, maxBytes: Int = 1 << 30) throws -> [(line: Int, record: DataRecord)] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TrainingError.badData(path: path, line: 0, problem: "cannot read file")
-        }
-        guard data.count <= maxBytes else { throw TrainingError.badData(path: path, line: 0, problem: "larger than \(maxBytes) bytes") }
-        var result: [(Int, DataRecord)] = []
-        for (index, raw) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
-            if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            do {
-                result.append((index + 1, try JSONDecoder().decode(DataRecord.self, from: Data(raw))))
-            } catch {
-                throw TrainingError.badData(path: path, line: index + 1, problem: describe(error))
-            }
-        }
+        let result = try JSONLines.read(path, maxBytes: maxBytes).map { ($0.number, try $0.decode(DataRecord.self)) }
         if result.isEmpty { throw TrainingError.badData(path: path, line: 0, problem: "no records") }
         return result
     }
@@ -150,22 +139,6 @@ public enum DataLoader {
         }
         if prompt.count + response.count > limits.maxLength {
             throw fail("too long for the context: \(prompt.count + response.count) tokens, the limit is \(limits.maxLength)")
-        }
-    }
-
-    static func describe(_ error: Error) -> String {
-        switch error {
-        case let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty:
-            return "expected a JSON object"
-        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
-            return "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
-        case let DecodingError.dataCorrupted(context):
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return path.isEmpty ? "not valid JSON" : "field \"\(path)\": \(context.debugDescription)"
-        case let DecodingError.keyNotFound(key, _):
-            return "missing field \"\(key.stringValue)\""
-        default:
-            return "\(error)"
         }
     }
 }

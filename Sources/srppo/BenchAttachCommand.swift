@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import ModelFiles
 import Tensor
 import Transformer
 import WeightImage

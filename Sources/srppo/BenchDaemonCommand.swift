@@ -2,6 +2,7 @@ import ArgumentParser
 import Client
 import Dispatch
 import Foundation
+import ModelFiles
 import Reward
 import Tensor
 import Transformer

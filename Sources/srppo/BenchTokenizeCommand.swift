@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import ModelFiles
 import Tokenizer
 
 /// `srppo bench tokenize`: encode and decode throughput of the tokenizer on one thread.

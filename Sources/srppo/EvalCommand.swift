@@ -1,6 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import ModelFiles
 import Tensor
 import Tokenizer
 import Training

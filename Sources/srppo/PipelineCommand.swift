@@ -1,7 +1,6 @@
 import ArgumentParser
-import Evaluation
 import Foundation
-import ModelFiles
+import Workflow
 
 struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +27,8 @@ struct PipelineCommand: ParsableCommand {
           keeps them): they only serve --resume.
           pipeline.json         the resolved settings; stages.jsonl: seconds per stage; pipeline.log
 
-        Settings: --preset (small: about 20 minutes on 2 cores with one seed; large: several hours), \\
+        Settings: --preset (small: about 20 minutes on 2 cores with one seed; medium: the README's \\
+        experiment, about 150 minutes; large: several hours), \\
         then the JSON --config file (keys as in pipeline.json), then flags. sft_args, ppo_args and \\
         eval_args in the config pass extra flags to those stages.
 
@@ -41,7 +41,8 @@ struct PipelineCommand: ParsableCommand {
 
     @Option(help: "Pretrained model PT (GGUF file, safetensors file or Hugging Face folder).") var model: String?
     @Option(help: "Run folder.") var out: String
-    @Option(help: "small (about 20 minutes here with one seed) or large (several hours).") var preset = "small"
+    @Option(help: "small (about 20 minutes here with one seed), medium (the README's experiment, about 150 minutes) or large (several hours).")
+    var preset = "small"
     @Option(help: "JSON file of settings (keys as in pipeline.json); flags override it.") var config: String?
     @Option(help: "PPO seeds, comma-separated (one PPO run per seed and placement).") var seeds: String?
     @Flag(help: "One SFT run per seed (SFT seeded with it) instead of one shared SFT run; seed S's PPO runs start from SFT seed S.")
@@ -62,37 +63,35 @@ struct PipelineCommand: ParsableCommand {
 
     func run() throws {
         try CLI.orExit {
-            var settings = try PipelineConfig.preset(preset)
-            if let config { settings = settings.overriding(try PipelineConfig.load(config)) }
-            settings = settings.overriding(try flagSettings())
-            let resolved = try settings.resolved()
-            let pipeline = Pipeline(out: out, config: resolved, settings: settings,
-                                    executable: srppo ?? Pipeline.ownExecutable(), dryRun: dryRun, keepCheckpoints: keepCheckpoints)
+            let settings = try PipelineConfig.layered(preset: preset, file: config, overrides: try flagSettings())
+            let pipeline = Pipeline(out: out, config: settings, executable: srppo ?? Pipeline.ownExecutable(), dryRun: dryRun,
+                                    keepCheckpoints: keepCheckpoints)
             try pipeline.run()
         }
     }
 
-    private func flagSettings() throws -> PipelineConfig {
-        var c = PipelineConfig()
-        c.model = model
-        c.seeds = try seeds.map { text in
+    /// The settings given as flags, under pipeline.json's keys.
+    private func flagSettings() throws -> [String: Any] {
+        var settings: [String: Any] = [:]
+        settings["model"] = model
+        settings["seeds"] = try seeds.map { text in
             try text.split(separator: ",").map { part in
                 guard let seed = UInt64(part.trimmingCharacters(in: .whitespaces)) else {
-                    throw CLI.Failure(description: "--seeds needs comma-separated whole numbers, got \"\(text)\"")
+                    throw ValidationError("--seeds needs comma-separated whole numbers, got \"\(text)\"")
                 }
                 return seed
             }
         }
-        c.placements = placements.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        c.ppoSteps = ppoSteps
-        if sftPerSeed { c.sftPerSeed = true }
-        c.sftEpochs = sftEpochs
-        c.demos = demos
-        c.ppoPrompts = ppoPrompts
-        c.evalTasks = evalTasks
-        c.evalMaxNewTokens = evalMaxNewTokens
-        c.daemon = daemon
-        c.threads = threads
-        return c
+        settings["placements"] = placements.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        settings["ppo_steps"] = ppoSteps
+        if sftPerSeed { settings["sft_per_seed"] = true }
+        settings["sft_epochs"] = sftEpochs
+        settings["demos"] = demos
+        settings["ppo_prompts"] = ppoPrompts
+        settings["eval_tasks"] = evalTasks
+        settings["eval_max_new_tokens"] = evalMaxNewTokens
+        settings["daemon"] = daemon
+        settings["threads"] = threads
+        return settings
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Client
 import Foundation
+import ModelFiles
 import Reward
 import Tensor
 import Training

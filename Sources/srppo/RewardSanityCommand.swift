@@ -42,39 +42,6 @@ struct RewardSanityCommand: ParsableCommand {
     @Option(help: "Row i samples with seed --seed + i.") var seed: UInt64 = 0
     @OptionGroup var threading: ThreadOptions
 
-    enum Kind: String, CaseIterable, Codable { case reference, shuffled, pt, sft }
-
-    struct Row: Codable {
-        var index: Int
-        var kind: Kind
-        var reward: Double
-        var tokens: Int
-        var ended: Bool
-    }
-
-    struct Summary: Codable {
-        var kind: Kind
-        var count: Int
-        var meanReward: Double
-        var meanRewardPerToken: Double
-        var meanTokens: Double
-        var endedRate: Double
-
-        enum CodingKeys: String, CodingKey {
-            case kind, count
-            case meanReward = "mean_reward", meanRewardPerToken = "mean_reward_per_token", meanTokens = "mean_tokens", endedRate = "ended_rate"
-        }
-    }
-
-    struct Separation: Codable { var higher: Kind; var lower: Kind; var auroc: Double }
-
-    struct Results: Codable {
-        var data: String
-        var kinds: [Summary]
-        var separations: [Separation]
-        var rows: [Row]
-    }
-
     func run() throws {
         threading.apply()
         try CLI.orExit {
@@ -93,47 +60,29 @@ struct RewardSanityCommand: ParsableCommand {
                 try KVCacheSampler().sample(model, prompts: examples.map(\.prompt), seeds: examples.indices.map { seed &+ UInt64($0) },
                                             maxNewTokens: maxNewTokens, temperature: 1, endTokens: endTokens).map(\.tokens)
             }
-            var responses: [(Kind, [[Int32]])] = [(.reference, examples.map(\.response)),
+            var responses: [(RewardSanity.Kind, [[Int32]])] = [(.reference, examples.map(\.response)),
                                                   (.shuffled, examples.indices.map { examples[($0 + 1) % examples.count].response })]
             responses.append((.pt, try samples(ptModel)))
             responses.append((.sft, try samples(sftModel)))
             let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
-            var rows: [Row] = []
+            var rows: [RewardSanity.Row] = []
             for (kind, answers) in responses {
                 let scores = try scorer.score(zip(examples, answers).map { RewardRequest(prompt: $0.prompt, response: $1) })
                 for (i, (answer, s)) in zip(answers, scores).enumerated() {
                     let ended = answer.last.map(endTokens.contains) ?? false
                     // The coherent reward's own sum (every placement reports it, truncated or not).
                     let reward = CoherentReward().compute(sft: s.sft, pt: s.pt, endedWithEOS: ended).sum
-                    rows.append(Row(index: i, kind: kind, reward: reward, tokens: answer.count, ended: ended))
+                    rows.append(RewardSanity.Row(index: i, kind: kind, reward: reward, tokens: answer.count, ended: ended))
                 }
             }
-            let results = Self.summarize(rows, data: data)
+            let results = RewardSanity.summarize(rows, data: data)
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(encoderJSON.encode(results), to: output)
-            var table = TextTable(header: ["response", "n", "mean reward", "per token", "mean tokens", "ended"])
-            for k in results.kinds {
-                table.add([k.kind.rawValue, "\(k.count)", String(format: "%.2f", k.meanReward), String(format: "%.3f", k.meanRewardPerToken),
-                           String(format: "%.1f", k.meanTokens), String(format: "%.0f%%", 100 * k.endedRate)])
-            }
+            var table = TextTable(header: RewardSanity.Results.kindHeader)
+            results.kindRows.forEach { table.add($0) }
             print(table.render().joined(separator: "\n"))
             for s in results.separations { print(String(format: "AUROC %@ > %@: %.3f", s.higher.rawValue, s.lower.rawValue, s.auroc)) }
         }
-    }
-
-    static func summarize(_ rows: [Row], data: String) -> Results {
-        func of(_ kind: Kind) -> [Row] { rows.filter { $0.kind == kind } }
-        let kinds = Kind.allCases.map { kind -> Summary in
-            let r = of(kind), n = Double(max(r.count, 1))
-            return Summary(kind: kind, count: r.count, meanReward: r.reduce(0) { $0 + $1.reward } / n,
-                           meanRewardPerToken: r.reduce(0) { $0 + $1.reward / Double(max($1.tokens, 1)) } / n,
-                           meanTokens: r.reduce(0) { $0 + Double($1.tokens) } / n, endedRate: Double(r.filter(\.ended).count) / n)
-        }
-        let pairs: [(Kind, Kind)] = [(.reference, .shuffled), (.reference, .pt), (.sft, .pt), (.reference, .sft)]
-        let separations = pairs.map { higher, lower in
-            Separation(higher: higher, lower: lower, auroc: auroc(positives: of(higher).map(\.reward), negatives: of(lower).map(\.reward)))
-        }
-        return Results(data: data, kinds: kinds, separations: separations, rows: rows)
     }
 }

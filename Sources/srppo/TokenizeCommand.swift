@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelFiles
 import Tokenizer
 
 /// `srppo tokenize`: text to token ids and back with a model's own tokenizer.

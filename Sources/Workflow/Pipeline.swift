@@ -3,17 +3,26 @@ import Foundation
 import ModelFiles
 
 /// Runs the stages as child processes of the srppo executable.
-struct Pipeline {
+public struct Pipeline {
     let out: String
-    let config: PipelineConfig.Resolved
-    let settings: PipelineConfig
+    let config: PipelineConfig
     let executable: String
     let dryRun: Bool
     /// Keep a finished run's checkpoints (by default they go once its model is written: they only
     /// serve --resume, and a PPO run's two newest are ~6 GB with SmolLM2).
     var keepCheckpoints = false
 
-    static func ownExecutable() -> String {
+    /// A pipeline into `out` running `executable`'s subcommands; `dryRun` prints the stages' commands only.
+    public init(out: String, config: PipelineConfig, executable: String, dryRun: Bool = false, keepCheckpoints: Bool = false) {
+        self.out = out
+        self.config = config
+        self.executable = executable
+        self.dryRun = dryRun
+        self.keepCheckpoints = keepCheckpoints
+    }
+
+    /// The running executable's path (the stages run the same build).
+    public static func ownExecutable() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
@@ -60,13 +69,14 @@ struct Pipeline {
         let placement = config.placements.contains("eos") ? "eos" : config.placements[0]
         for sft in sftRuns where sft.label.hasPrefix("sft-demos") {
             let variant = String(sft.label.dropFirst("sft-".count))
-            runs.append(PPORun(placement: placement, seed: sft.seed, steps: config.scarcityPPOSteps, sft: sft.folder,
+            runs.append(PPORun(placement: placement, seed: sft.seed, steps: config.scarcitySteps, sft: sft.folder,
                                folder: path("ppo-\(placement)-\(variant)"), label: "srppo-\(placement)-\(variant)"))
         }
         return runs
     }
 
-    func run() throws {
+    /// Runs every stage not finished yet, in order.
+    public func run() throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try saveSettings()
         let threadArgs = config.threads.map { ["--threads", "\($0)"] } ?? []
@@ -140,12 +150,13 @@ struct Pipeline {
     private func saveSettings() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(settings)
+        var data = try encoder.encode(config)
         data.append(0x0A)
         let file = path("pipeline.json")
         if let saved = FileManager.default.contents(atPath: file) {
-            if let previous = try? JSONDecoder().decode(PipelineConfig.self, from: saved), previous == settings { return }
-            throw CLI.Failure(description: "\(out) was started with other settings (\(file)): use another --out, or the same settings to continue it")
+            let object = (try? JSONSerialization.jsonObject(with: saved)) as? [String: Any]
+            if let object, let previous = try? PipelineConfig.decode(layers: [object], source: file), previous == config { return }
+            throw PipelineError("\(out) was started with other settings (\(file)): use another --out, or the same settings to continue it")
         }
         if !dryRun { try AtomicFile.write(data, to: file) }
     }
@@ -179,7 +190,7 @@ struct Pipeline {
         let record: [String: Any] = ["stage": name, "seconds": (seconds * 10).rounded() / 10, "exit": Int(status), "command": line]
         try append("stages.jsonl", String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self) + "\n")
         guard status == 0 else {
-            throw CLI.Failure(description: "pipeline stage \(name) failed (exit \(status)); run the same pipeline command again to continue: \(line)")
+            throw PipelineError("pipeline stage \(name) failed (exit \(status)); run the same pipeline command again to continue: \(line)")
         }
         FileHandle.standardError.write(Data(String(format: "pipeline: %@ done in %.1f s\n", name, seconds).utf8))
     }
@@ -187,7 +198,7 @@ struct Pipeline {
     private func append(_ name: String, _ text: String) throws {
         let file = path(name)
         if !exists(file) { FileManager.default.createFile(atPath: file, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: file) else { throw CLI.Failure(description: "\(file): cannot write") }
+        guard let handle = FileHandle(forWritingAtPath: file) else { throw PipelineError("\(file): cannot write") }
         defer { try? handle.close() }
         handle.seekToEndOfFile()
         handle.write(Data(text.utf8))

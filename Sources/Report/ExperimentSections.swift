@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Report
+import Workflow
 
 /// The report sections of the paper's first checks, from what the pipeline's stages left: the paired
 /// comparison (comparison.json), reward sanity (reward_sanity.json), response length per placement
@@ -15,9 +15,9 @@ extension RunReport {
     }
 
     private func comparisonSection() -> ReportPage.Section? {
-        guard let data = file("comparison.json"), let comparisons = try? JSONDecoder().decode([CompareCommand.Comparison].self, from: data),
+        guard let data = file("comparison.json"), let comparisons = try? JSONDecoder().decode([RunComparison.Comparison].self, from: data),
               !comparisons.isEmpty else { return nil }
-        let (header, rows) = CompareCommand.rows(comparisons)
+        let (header, rows) = RunComparison.rows(comparisons)
         return .init(title: "Does SRPPO beat SFT? (paired, per task)", blocks: [
             .paragraph("SRPPO − the SFT model it started from, in accuracy points, task by task: the mean difference with a 95% "
                        + "percentile bootstrap interval over tasks (10 000 resamples), per seed and pooled over seeds (each task's "
@@ -55,15 +55,11 @@ extension RunReport {
     }
 
     private func rewardSanitySection() -> ReportPage.Section? {
-        guard let data = file("reward_sanity.json"), let results = try? JSONDecoder().decode(RewardSanityCommand.Results.self, from: data)
+        guard let data = file("reward_sanity.json"), let results = try? JSONDecoder().decode(RewardSanity.Results.self, from: data)
         else { return nil }
-        let kinds = results.kinds.map { k in
-            [k.kind.rawValue, "\(k.count)", String(format: "%.2f", k.meanReward), String(format: "%.3f", k.meanRewardPerToken),
-             String(format: "%.1f", k.meanTokens), String(format: "%.0f%%", 100 * k.endedRate)]
-        }
         let separations = results.separations.map { ["\($0.higher.rawValue) > \($0.lower.rawValue)", String(format: "%.3f", $0.auroc)] }
         // Each kind's rewards sorted: the further apart the curves, the better the reward separates them.
-        let series = RewardSanityCommand.Kind.allCases.map { kind -> LineChart.Series in
+        let series = RewardSanity.Kind.allCases.map { kind -> LineChart.Series in
             let rewards = results.rows.filter { $0.kind == kind }.map(\.reward).sorted()
             let n = Double(max(rewards.count - 1, 1))
             return .init(name: kind.rawValue, points: rewards.enumerated().map { (Double($0.offset) / n, $0.element) })
@@ -71,7 +67,7 @@ extension RunReport {
         return .init(title: "Reward sanity: does the coherent reward tell good answers from bad?", blocks: [
             .paragraph("Held-out demonstrations (\(results.data)): the reference answer, another prompt's reference (shuffled), a PT "
                        + "sample and an SFT sample, each scored with log p_SFT − log p_PT summed over the response."),
-            .table(header: ["response", "n", "mean reward", "per token", "mean tokens", "ended"], rows: kinds),
+            .table(header: RewardSanity.Results.kindHeader, rows: results.kindRows),
             .table(header: ["AUROC", "value"], rows: separations),
             .charts([LineChart(title: "Coherent reward, sorted, per kind", xLabel: "quantile", yLabel: "reward (nats)", series: series)]),
         ])
@@ -80,9 +76,11 @@ extension RunReport {
     /// Out-of-domain prompt-level strict accuracy against the number of demonstrations: sft-demosN
     /// and srppo-P-demosN (the scarcity runs, all with the same number of PPO steps).
     private func scarcitySection() -> ReportPage.Section? {
-        guard let text = pipelineConfig, let config = try? JSONDecoder().decode(PipelineConfig.self, from: Data(text.utf8)),
-              let sizes = config.scarcityDemos, !sizes.isEmpty, let seed = config.seeds?.first else { return nil }
-        let placement = (config.placements ?? []).contains("eos") ? "eos" : config.placements?.first ?? "eos"
+        guard let text = pipelineConfig, let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+              let config = try? PipelineConfig.decode(layers: [object], source: "pipeline.json"),
+              !config.scarcityDemos.isEmpty, let seed = config.seeds.first else { return nil }
+        let sizes = config.scarcityDemos
+        let placement = config.placements.contains("eos") ? "eos" : config.placements.first ?? "eos"
         func accuracy(_ label: String) -> Double? {
             evaluations.first { $0.label == label }?.results.sets.first?.ifeval.map { 100 * $0.promptLevel.strictAccuracy }
         }
@@ -97,7 +95,7 @@ extension RunReport {
         }
         return .init(title: "Data scarcity: SFT and SRPPO with fewer demonstrations", blocks: [
             .paragraph("Seed \(seed); SFT on the first N demonstrations, SRPPO (\(placement) placement, "
-                       + "\(config.scarcityPPOSteps ?? config.ppoSteps ?? 0) PPO steps) from it, with the same PPO prompts. "
+                       + "\(config.scarcitySteps) PPO steps) from it, with the same PPO prompts. "
                        + "First evaluation set, prompt-level strict accuracy."),
             .table(header: ["demonstrations", "SFT", "SRPPO"], rows: rows),
             .charts([LineChart(title: "Accuracy against demonstrations", xLabel: "demonstrations", yLabel: "prompt strict (%)",
