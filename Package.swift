@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "Cluster", dependencies: ["CMPI", "Training"]),
         .executableTarget(name: "srppo", dependencies: [
             "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
-            "WireProtocol", "Cluster", "Workflow",
+            "WireProtocol", "Cluster", "Workflow", "SystemSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "srppod", dependencies: [

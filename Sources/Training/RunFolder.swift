@@ -1,6 +1,7 @@
 import Foundation
 import ModelFiles
 import SystemSupport
+import Transformer
 
 /// A training run's folder: its config, metrics as JSONL, checkpoints, and a progress line on
 /// stderr.
@@ -52,10 +53,15 @@ public final class RunFolder {
     private func append(_ record: Data) throws {
         if metrics == nil {
             if !FileManager.default.fileExists(atPath: metricsPath) {
-                FileManager.default.createFile(atPath: metricsPath, contents: nil)
+                guard FileManager.default.createFile(atPath: metricsPath, contents: nil) else {
+                    throw TrainingError.badRun(path: metricsPath, problem: "cannot create the metrics file")
+                }
             }
-            metrics = FileHandle(forWritingAtPath: metricsPath)
-            metrics?.seekToEndOfFile()
+            guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
+                throw TrainingError.badRun(path: metricsPath, problem: "cannot open the metrics file for writing")
+            }
+            handle.seekToEndOfFile()
+            metrics = handle
         }
         var line = record
         line.append(0x0A)
@@ -82,6 +88,34 @@ public final class RunFolder {
     }
 
     // MARK: Checkpoints
+
+    /// A trainer's checkpoint: `policy` in Hugging Face layout at its root (what the run is for, with
+    /// adapters merged) with `extraFiles` beside it (tokenizer files), and training-state/ holding
+    /// trainer.json (`state`) and what `saveState` writes there.
+    public func writeTrainingCheckpoint<State: Encodable>(step: Int, keep: Int, policy: LlamaModel, extraFiles: (String) throws -> Void,
+                                                          state: State, saveState: (_ stateFolder: String) throws -> Void) throws {
+        try writeCheckpoint(step: step, keep: keep) { folder in
+            try HuggingFaceExport.save(policy, to: folder)
+            try extraFiles(folder)
+            let stateFolder = folder + "/training-state"
+            try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
+            try saveState(stateFolder)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try AtomicFile.write(encoder.encode(state), to: stateFolder + "/trainer.json")
+        }
+    }
+
+    /// The newest checkpoint's folder, its training-state/ and the trainer state saved there (nil:
+    /// the run has no checkpoint yet).
+    public func newestTrainingState<State: Decodable>(_ type: State.Type) throws -> (checkpoint: String, stateFolder: String, state: State)? {
+        guard let latest = checkpoints().last else { return nil }
+        let stateFolder = latest.path + "/training-state"
+        guard let data = FileManager.default.contents(atPath: stateFolder + "/trainer.json") else {
+            throw TrainingError.badRun(path: stateFolder + "/trainer.json", problem: "missing")
+        }
+        return (latest.path, stateFolder, try JSONDecoder().decode(State.self, from: data))
+    }
 
     /// Writes a checkpoint: `body` fills a temporary folder, which is then renamed to
     /// checkpoints/step-NNNNNN, so a crash leaves either the previous checkpoints or the complete new

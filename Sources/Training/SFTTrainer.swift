@@ -224,17 +224,9 @@ public final class SFTTrainer {
     /// A checkpoint folder: the model in Hugging Face layout (adapters merged) plus tokenizer files,
     /// and under training-state/ what resuming needs (optimizer moments, adapters, trainer state).
     public func saveCheckpoint() throws {
-        try run.writeCheckpoint(step: state.step, keep: config.keepCheckpoints) { folder in
-            let saved = model.mergingAdapters()
-            try HuggingFaceExport.save(saved, to: folder)
-            try writeExtraFiles(folder)
-            let stateFolder = folder + "/training-state"
-            try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
-            try optimizer.save(to: stateFolder + "/optimizer.safetensors")
-            if let adapters = model.adapters { try adapters.save(to: stateFolder + "/adapters") }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            try AtomicFile.write(encoder.encode(state), to: stateFolder + "/trainer.json")
+        try run.writeTrainingCheckpoint(step: state.step, keep: config.keepCheckpoints, policy: model.mergingAdapters(),
+                                        extraFiles: writeExtraFiles, state: state) { stateFolder in
+            try trained.save(stateFolder: stateFolder)
         }
     }
 
@@ -242,26 +234,15 @@ public final class SFTTrainer {
     /// Returns the step resumed at (0 when the run has no checkpoint yet).
     @discardableResult
     public func resume() throws -> Int {
-        guard let latest = run.checkpoints().last else { return 0 }
-        let stateFolder = latest.path + "/training-state"
-        if let adapters = model.adapters {
-            try adapters.load(from: stateFolder + "/adapters")
-        } else {
-            let saved = try ModelLoader.load(path: latest.path).model
-            guard saved.config == model.config else {
-                throw TrainingError.resumeMismatch("\(latest.path) holds a different architecture than --model")
-            }
-            model.copyParameters(from: saved)
-        }
-        try optimizer.load(from: stateFolder + "/optimizer.safetensors")
-        guard let data = FileManager.default.contents(atPath: stateFolder + "/trainer.json") else {
-            throw TrainingError.badRun(path: stateFolder + "/trainer.json", problem: "missing")
-        }
-        state = try JSONDecoder().decode(SFTState.self, from: data)
+        guard let (latest, stateFolder, saved) = try run.newestTrainingState(SFTState.self) else { return 0 }
+        try trained.restore(stateFolder: stateFolder, weightsFolder: latest)
+        state = saved
         guard state.order.count == train.count else {
             throw TrainingError.resumeMismatch("the checkpoint was trained on \(state.order.count) demonstrations, the data now has \(train.count)")
         }
         if collective.isLeader { try run.truncateMetrics(after: state.step) }
         return state.step
     }
+
+    private var trained: TrainedModel { TrainedModel(model: model, optimizer: optimizer, prefix: "") }
 }

@@ -195,7 +195,6 @@ public final class LlamaModel: @unchecked Sendable {
     private func attention(qkv: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, batch: PackedBatch) {
         let c = config
         let e = c.headDim, H = c.numHeads, group = c.numHeads / c.numKVHeads, ld = c.qkvDim
-        let scale = Float(1.0 / Double(e).squareRoot())
         let block = Self.attentionBlock
         let scratch = AlignedBuffer<Float>(count: Parallel.threads * block * batch.longest)
         Parallel.forEachTask(batch.sequenceCount * H) { worker, task in
@@ -210,14 +209,7 @@ public final class LlamaModel: @unchecked Sendable {
             while r0 < L {
                 let position = C + r0
                 let rows = min(block - position % block, L - r0), keys = position + rows, own = r0 + rows
-                // scores[rows, keys] = q[r0..<r0+rows] · [prompt k; k[0..<own]]^T, causal softmax by rows
-                if C > 0 {
-                    Gemm.multiplySerial(m: rows, n: C, k: e, a: q + r0 * ld, lda: ld, b: promptK, ldb: ld, transB: .transposed,
-                                        c: scores, ldc: keys)
-                }
-                Gemm.multiplySerial(m: rows, n: own, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
-                                    c: scores + C, ldc: keys)
-                srppo_softmax_causal(scores, Int32(rows), Int32(keys), Int32(keys), Int32(position), scale)
+                attentionProbabilities(scores, q: q + r0 * ld, rows: rows, promptK: promptK, context: C, k: k, own: own)
                 // out[r0..<r0+rows, head h] = scores · [prompt v; v[0..<own]]
                 let o = out + (start + r0) * c.qDim + h * e
                 if C > 0 {
@@ -231,6 +223,19 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     static let attentionBlock = 64
+
+    /// One block of queries' attention weights: P[rows, C + own] = causal softmax of
+    /// q[rows] · [prompt k (C rows); k[0..<own]]ᵀ / √e, the block's last query at position C + own − 1.
+    /// The forward and the backward (which recomputes P) both call this, so they see the same bits.
+    func attentionProbabilities(_ p: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, rows: Int,
+                                promptK: UnsafePointer<Float>, context C: Int, k: UnsafePointer<Float>, own: Int) {
+        let e = config.headDim, ld = config.qkvDim, keys = C + own
+        if C > 0 {
+            Gemm.multiplySerial(m: rows, n: C, k: e, a: q, lda: ld, b: promptK, ldb: ld, transB: .transposed, c: p, ldc: keys)
+        }
+        Gemm.multiplySerial(m: rows, n: own, k: e, a: q, lda: ld, b: k, ldb: ld, transB: .transposed, c: p + C, ldc: keys)
+        srppo_softmax_causal(p, Int32(rows), Int32(keys), Int32(keys), Int32(keys - rows), Float(1.0 / Double(e).squareRoot()))
+    }
 
     /// x += down(silu(gate(n)) * up(n)),  n = rmsnorm(x).
     func mlpBlock(_ index: Int, batch: PackedBatch, x: UnsafeMutablePointer<Float>, a: LayerActivations) {

@@ -319,14 +319,7 @@ extension LlamaModel {
                     while r0 < L {
                         let position = C + r0
                         let rows = min(block - position % block, L - r0), keys = position + rows, own = r0 + rows
-                        // P[rows, keys] = causal softmax of q[block] · [prompt k; k[0..<own]]^T
-                        if C > 0 {
-                            Gemm.multiplySerial(m: rows, n: C, k: e, a: q + r0 * ld, lda: ld, b: promptK, ldb: ld, transB: .transposed,
-                                                c: probabilities, ldc: keys)
-                        }
-                        Gemm.multiplySerial(m: rows, n: own, k: e, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transB: .transposed,
-                                            c: probabilities + C, ldc: keys)
-                        srppo_softmax_causal(probabilities, Int32(rows), Int32(keys), Int32(keys), Int32(position), scale)
+                        attentionProbabilities(probabilities, q: q + r0 * ld, rows: rows, promptK: promptK, context: C, k: k, own: own)
                         // ∂[prompt v; v] += P^T · ∂o;  ∂P = ∂o · [prompt v; v]^T
                         if C > 0 {
                             Gemm.multiplySerial(m: C, n: e, k: rows, a: probabilities, lda: keys, transA: .transposed,

@@ -23,6 +23,25 @@ public final class WeightImage: @unchecked Sendable {
 
     public var name: String { manifest.name }
 
+    /// Why `name` cannot name an image (nil: it can): 1 to 128 letters, digits, '.', '_' or '-', so
+    /// that it is safe in paths, logs and the socket protocol.
+    public static func nameProblem(_ name: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        guard (1...128).contains(name.count), name.allSatisfy(allowed.contains) else {
+            return "image name '\(name)' must be 1 to 128 letters, digits, '.', '_' or '-'"
+        }
+        return nil
+    }
+
+    /// The name an image of the model at `path` gets by default: "models/SmolLM2.Q4_1.gguf" →
+    /// "SmolLM2.Q4_1"; a folder keeps its name.
+    public static func defaultName(forModelAt path: String) -> String {
+        let file = (path as NSString).lastPathComponent
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return file }
+        return (file as NSString).deletingPathExtension
+    }
+
     /// How long building took, for operators and `srppo bench attach`.
     public struct BuildStatistics: Sendable {
         /// Filling the memory (copy from a loaded model, or read from an image file).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ModelFiles
+import SystemSupport
 import Tensor
 import Transformer
 import WeightImage
@@ -27,47 +28,6 @@ struct ImageCommand: ParsableCommand {
 extension HugePagePolicy: ExpressibleByArgument {}
 extension AttachMode: ExpressibleByArgument {}
 extension WeightDType: ExpressibleByArgument {}
-
-/// JSON value of an Encodable (for JSONLines.Writer, which takes dictionaries).
-func jsonObject<T: Encodable>(_ value: T) -> Any {
-    // Encoding the plain structs of WeightImage cannot fail.
-    try! JSONSerialization.jsonObject(with: JSONEncoder().encode(value))
-}
-
-/// Loads a checkpoint (GGUF, safetensors, Hugging Face folder) or an image file into a sealed image.
-func buildImage(name: String, path: String, dtype: WeightDType?, hugePages: HugePagePolicy) throws -> (image: WeightImage, seconds: Double) {
-    let start = DispatchTime.now()
-    let image = try WeightImage.load(name: name, path: path, dtype: dtype, hugePages: hugePages)
-    return (image, elapsed(since: start))
-}
-
-func elapsed(since start: DispatchTime) -> Double {
-    seconds(from: start, to: .now())
-}
-
-func seconds(from start: DispatchTime, to end: DispatchTime) -> Double {
-    Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-}
-
-/// The report line of a built image.
-func imageReport(_ image: WeightImage, seconds: Double) -> [String: Any] {
-    let stats = image.statistics
-    return [
-        "name": image.name, "sha256": image.manifest.sha256, "dtype": image.manifest.dtype.rawValue,
-        "data_bytes": image.manifest.dataBytes, "memory_bytes": image.memoryBytes,
-        "backing": jsonObject(image.backing), "backing_summary": image.backing.summary,
-        "seconds": seconds, "fill_seconds": stats.fillSeconds, "hash_seconds": stats.hashSeconds,
-        "hash_mb_per_s": stats.hashBytesPerSecond / 1e6,
-    ]
-}
-
-/// Image names: letters, digits, '.', '_', '-'; 1 to 128 characters.
-func validateImageName(_ name: String) throws {
-    let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-    guard (1...128).contains(name.count), name.allSatisfy(allowed.contains) else {
-        throw ValidationError("image name '\(name)' must be 1 to 128 letters, digits, '.', '_' or '-'")
-    }
-}
 
 extension ImageCommand {
     struct Build: ParsableCommand {
@@ -105,11 +65,11 @@ extension ImageCommand {
         var manifest = false
 
         func validate() throws {
-            if let name { try validateImageName(name) }
+            if let name, let problem = WeightImage.nameProblem(name) { throw ValidationError(problem) }
         }
 
         func run() throws {
-            let name = self.name ?? defaultImageName(path: model)
+            let name = self.name ?? WeightImage.defaultName(forModelAt: model)
             let (image, seconds) = try CLI.orExit { try buildImage(name: name, path: model, dtype: dtype, hugePages: hugepages) }
             var report = imageReport(image, seconds: seconds)
             if let out {
@@ -152,7 +112,7 @@ extension ImageCommand {
         func validate() throws {
             guard !models.isEmpty else { throw ValidationError("give at least one --model") }
             let names = try models.map { try Self.split($0).name }
-            for name in names { try validateImageName(name) }
+            for name in names { if let problem = WeightImage.nameProblem(name) { throw ValidationError(problem) } }
             guard Set(names).count == names.count else { throw ValidationError("image names must differ: \(names)") }
         }
 
@@ -160,7 +120,7 @@ extension ImageCommand {
             if let equals = argument.firstIndex(of: "="), !FileManager.default.fileExists(atPath: argument) {
                 return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
             }
-            return (defaultImageName(path: argument), argument)
+            return (WeightImage.defaultName(forModelAt: argument), argument)
         }
 
         func run() throws {
@@ -188,7 +148,7 @@ extension ImageCommand {
                 try WeightImageServer(listeningSocket: listening, images: images, authorize: authorize,
                                       log: { FileHandle.standardError.write(Data("srppo image serve: \($0)\n".utf8)) })
             }
-            try CLI.orExit { try StopSignals.install { server.stop() } }
+            try CLI.orExit { try SignalThread.install([SIGINT, SIGTERM], threadName: "srppo-signals") { _ in server.stop() } }
             try out.write(["event": "listening", "socket": socket, "pid": Int(getpid()), "images": images.map(\.name)])
             try CLI.orExit { try server.run() }
         }
@@ -236,37 +196,4 @@ extension ImageCommand {
             ])
         }
     }
-}
-
-/// SIGINT and SIGTERM call `stop` (on a thread of their own). The handlers are in place when
-/// `install` returns, so a signal sent right after the server says it is listening is not lost.
-enum StopSignals {
-    /// Write end of the pipe the handler signals through: a handler may only make async-signal-safe calls.
-    nonisolated(unsafe) private static var pipeWrite: Int32 = -1
-
-    static func install(_ stop: @escaping @Sendable () -> Void) throws {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw CLI.Failure(description: "pipe: \(String(cString: strerror(errno)))") }
-        pipeWrite = fds[1]
-        let readEnd = fds[0]
-        Thread {
-            var byte: UInt8 = 0
-            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
-            stop()
-        }.start()
-        for number in [SIGINT, SIGTERM] {
-            signal(number) { _ in
-                var byte: UInt8 = 1
-                _ = write(StopSignals.pipeWrite, &byte, 1)
-            }
-        }
-    }
-}
-
-/// "models/SmolLM2.Q4_1.gguf" → "SmolLM2.Q4_1"; a folder keeps its name.
-func defaultImageName(path: String) -> String {
-    let file = (path as NSString).lastPathComponent
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return file }
-    return (file as NSString).deletingPathExtension
 }

@@ -285,4 +285,16 @@ final class WeightImageTests: XCTestCase {
         XCTAssertEqual(describe { _ = try WeightImageFile.load(path: path, hugePages: .off) },
                        "\(path): not a usable weight image file: shorter than its 32-byte header")
     }
+
+    func testImageNamesAreCheckedAndDefaultToTheModelFilesName() throws {
+        XCTAssertNil(WeightImage.nameProblem("SmolLM2-135M.Q4_1"))
+        for bad in ["", "a/b", "name with space", String(repeating: "x", count: 129)] {
+            XCTAssertEqual(WeightImage.nameProblem(bad), "image name '\(bad)' must be 1 to 128 letters, digits, '.', '_' or '-'")
+        }
+        XCTAssertEqual(WeightImage.defaultName(forModelAt: "models/SmolLM2.Q4_1.gguf"), "SmolLM2.Q4_1")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sft-model.d-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        XCTAssertEqual(WeightImage.defaultName(forModelAt: folder), "sft-model.d-\(getpid())")
+    }
 }
