@@ -17,6 +17,14 @@ extension PPOTrainer {
         }
     }
 
+    /// The policy as it is now (adapters merged) into <run>/policy-step-N (`savePolicyAt`).
+    func savePolicy() throws {
+        try run.writeModel(named: RunFolder.policyName(step: state.step)) { folder in
+            try HuggingFaceExport.save(actor.mergingAdapters(), to: folder)
+            try writeExtraFiles(folder)
+        }
+    }
+
     /// Restores the newest checkpoint; refuses one made against different frozen models.
     @discardableResult
     public func resume() throws -> Int {

@@ -68,6 +68,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
     // Bookkeeping
     public var checkpointEvery = 10
     public var keepCheckpoints = 2
+    /// Steps after which the policy is also written to `policy-step-N/` (an intermediate policy to
+    /// evaluate; `model/` holds the final one).
+    public var savePolicyAt: [Int] = []
     public var seed: UInt64 = 0
 
     public init() {}
@@ -82,6 +85,9 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         }
         // Ratios, the KL estimate and the old log-probs are taken in the sampling distribution;
         // top-p leaves tokens out of it, and nothing here accounts for that (nor does TRL or OpenRLHF).
+        if let step = savePolicyAt.first(where: { !(1...steps).contains($0) }) {
+            throw fail("save-policy-at \(step): the run has steps 1 to \(steps)")
+        }
         guard topP == 1 else {
             throw fail("top-p \(topP): PPO cannot account for nucleus truncation in its ratios and KL; sample with --temperature only (top-p 1)")
         }

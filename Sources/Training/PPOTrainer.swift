@@ -154,6 +154,7 @@ public final class PPOTrainer {
                                  state.step, config.steps, m.reward, m.klSFT, m.responseLength, 100 * m.eosRate, m.valueLoss,
                                  m.tokensPerSecond, ProgressLine.duration(eta)))
             if state.step % config.checkpointEvery == 0 || state.step == config.steps { try saveCheckpoint() }
+            if config.savePolicyAt.contains(state.step) { try savePolicy() }
         }
         if collective.isLeader { progress.finish() }
     }

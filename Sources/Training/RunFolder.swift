@@ -144,9 +144,10 @@ public final class RunFolder {
         return final
     }
 
-    /// Writes the run's final model into <run>/model (a temporary folder renamed into place).
-    public func writeFinalModel(_ body: (String) throws -> Void) throws {
-        let final = path + "/model", temp = path + "/.tmp-model-\(getpid())"
+    /// Writes a model into <run>/`name` (a temporary folder renamed into place): by default the
+    /// run's final model, model/.
+    public func writeModel(named name: String = "model", _ body: (String) throws -> Void) throws {
+        let final = path + "/" + name, temp = path + "/.tmp-\(name)-\(getpid())"
         try? FileManager.default.removeItem(atPath: temp)
         try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true)
         do { try body(temp) } catch {
@@ -165,6 +166,9 @@ public final class RunFolder {
             return (step, checkpointsPath + "/" + name)
         }.sorted { $0.0 < $1.0 }
     }
+
+    /// The folder of the policy a PPO run saves after `step` (`--save-policy-at`).
+    public static func policyName(step: Int) -> String { "policy-step-\(step)" }
 
     public static func checkpointName(_ step: Int) -> String {
         "step-" + String(repeating: "0", count: max(0, 6 - String(step).count)) + String(step)

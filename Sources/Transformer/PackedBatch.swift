@@ -30,6 +30,10 @@ struct PackedBatch {
     /// Whether the projections may use the model's bf16 weights (false: fp32, e.g. the prefill of
     /// generation, whose decode steps are fp32).
     var allowsBF16 = true
+    /// The sequences grouped by the keys and values they attend to: each shared prompt followed by
+    /// its continuations, and every other sequence on its own; in batch order (the attention
+    /// backward's tasks).
+    private(set) var prefixFamilies: [[Int]] = []
 
     var tokenCount: Int { tokens.count }
     var sequenceCount: Int { starts.count }
@@ -37,6 +41,8 @@ struct PackedBatch {
     init(_ requests: [ScoringRequest], sharePrefixes: Bool = false) {
         // With sharing: for each distinct prompt asked by two or more requests, where its sequence starts.
         var sharedPrompt: [ArraySlice<Int32>: Int] = [:]
+        // For each shared prompt's start row, its family's index in `prefixFamilies`.
+        var familyOfPromptStart: [Int: Int] = [:]
         if sharePrefixes {
             var uses: [ArraySlice<Int32>: Int] = [:]
             for r in requests { uses[r.tokens[..<r.firstScored], default: 0] += 1 }
@@ -44,6 +50,8 @@ struct PackedBatch {
                 let prompt = r.tokens[..<r.firstScored]
                 guard uses[prompt]! >= 2, sharedPrompt[prompt] == nil else { continue }
                 sharedPrompt[prompt] = tokens.count
+                familyOfPromptStart[tokens.count] = prefixFamilies.count
+                prefixFamilies.append([sequenceCount])
                 append(prompt, context: 0, prefixStart: 0)
             }
         }
@@ -51,6 +59,7 @@ struct PackedBatch {
             let prompt = r.tokens[..<r.firstScored]
             if let prefixStart = sharedPrompt[prompt] {
                 let P = prompt.count, start = tokens.count
+                prefixFamilies[familyOfPromptStart[prefixStart]!].append(sequenceCount)
                 append(r.tokens[P...], context: P, prefixStart: prefixStart)
                 for i in P..<r.tokens.count {
                     scoredRows.append(i == P ? prefixStart + P - 1 : start + i - 1 - P)
@@ -58,6 +67,7 @@ struct PackedBatch {
                 }
             } else {
                 let start = tokens.count
+                prefixFamilies.append([sequenceCount])
                 append(r.tokens[...], context: 0, prefixStart: 0)
                 for i in r.firstScored..<r.tokens.count {
                     scoredRows.append(start + i - 1)
@@ -80,20 +90,6 @@ struct PackedBatch {
         positions += (context..<context + sequence.count).map { Int32($0) }
     }
 
-    /// The sequences grouped by the keys and values they attend to: each shared prompt followed by
-    /// its continuations, and every other sequence on its own; in batch order.
-    var prefixFamilies: [[Int]] {
-        var families: [[Int]] = [], familyOfStart: [Int: Int] = [:]
-        for s in starts.indices {
-            if contexts[s] > 0, let family = familyOfStart[prefixStarts[s]] {
-                families[family].append(s)
-            } else {
-                familyOfStart[starts[s]] = families.count
-                families.append([s])
-            }
-        }
-        return families
-    }
 
     /// Whether rows of different sequences may share a GEMM (see `gemmSegments`): a sequence
     /// continues a shared prompt.

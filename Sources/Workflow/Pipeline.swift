@@ -32,8 +32,15 @@ public struct Pipeline {
     /// An SFT run: its seed, demonstrations file (in data/), folder and eval label.
     struct SFTRun { var seed: UInt64; var demonstrations: String; var folder: String; var label: String }
 
-    /// A PPO run: placement, seed, steps, the SFT folder it starts from, its folder and eval label.
-    struct PPORun { var placement: String; var seed: UInt64; var steps: Int; var sft: String; var folder: String; var label: String }
+    /// A PPO run: placement, seed, steps, the SFT folder it starts from, its folder and eval label;
+    /// the policy to evaluate (its model/, or a policy another run saves after `steps`: then it
+    /// trains nothing itself), and the steps after which it saves its policy for such a run.
+    struct PPORun {
+        var placement: String; var seed: UInt64; var steps: Int; var sft: String; var folder: String; var label: String
+        var policy: String
+        var savePolicyAt: [Int] = []
+        var trains: Bool { policy == folder + "/model" }
+    }
 
     /// The SFT runs: one shared run seeded with sft_seed, or with sft_per_seed one per seed (so that
     /// the spread over seeds covers SFT as well as PPO); then one per data-scarcity size, on the first
@@ -63,14 +70,24 @@ public struct Pipeline {
         var runs = config.placements.flatMap { p in
             config.seeds.map { s in
                 PPORun(placement: p, seed: s, steps: config.ppoSteps, sft: path(sftLabel(forSeed: s)), folder: path("ppo-\(p)-seed\(s)"),
-                       label: "srppo-\(p)-seed\(s)")
+                       label: "srppo-\(p)-seed\(s)", policy: path("ppo-\(p)-seed\(s)", "model"))
             }
         }
         let placement = config.placements.contains("eos") ? "eos" : config.placements[0]
         for sft in sftRuns where sft.label.hasPrefix("sft-demos") {
-            let variant = String(sft.label.dropFirst("sft-".count))
-            runs.append(PPORun(placement: placement, seed: sft.seed, steps: config.scarcitySteps, sft: sft.folder,
-                               folder: path("ppo-\(placement)-\(variant)"), label: "srppo-\(placement)-\(variant)"))
+            let variant = String(sft.label.dropFirst("sft-".count)), steps = config.scarcitySteps
+            // A main run from the same SFT model with the same seed and placement takes, bit for bit,
+            // the steps this run would take (N = demos): its policy after `steps` is this run's.
+            if let main = runs.firstIndex(where: { $0.trains && $0.placement == placement && $0.seed == sft.seed && $0.sft == sft.folder
+                                                   && $0.steps >= steps }) {
+                runs[main].savePolicyAt.append(steps)
+                runs.append(PPORun(placement: placement, seed: sft.seed, steps: steps, sft: sft.folder, folder: runs[main].folder,
+                                   label: "srppo-\(placement)-\(variant)", policy: runs[main].folder + "/policy-step-\(steps)"))
+                continue
+            }
+            let folder = path("ppo-\(placement)-\(variant)")
+            runs.append(PPORun(placement: placement, seed: sft.seed, steps: steps, sft: sft.folder, folder: folder,
+                               label: "srppo-\(placement)-\(variant)", policy: folder + "/model"))
         }
         return runs
     }
@@ -104,14 +121,15 @@ public struct Pipeline {
         }
 
         // 3. PPO: one run per placement and seed.
-        for run in ppoRuns where !exists(run.folder + "/model/config.json") {
+        for run in ppoRuns where run.trains && !exists(run.folder + "/model/config.json") {
             var args = ["ppo", "--out", run.folder]
             if hasCheckpoints(run.folder) {
                 args.append("--resume")
             } else {
                 args += config.daemon.map { ["--daemon", $0] } ?? ["--pt", config.model]
                 args += ["--sft", run.sft + "/model", "--prompts", data + "/sft_chat.jsonl", "--prompts", data + "/ppo_prompts_chat.jsonl",
-                         "--steps", "\(run.steps)", "--seed", "\(run.seed)", "--reward-placement", run.placement] + config.ppoArgs
+                         "--steps", "\(run.steps)", "--seed", "\(run.seed)", "--reward-placement", run.placement]
+                args += run.savePolicyAt.flatMap { ["--save-policy-at", "\($0)"] } + config.ppoArgs
             }
             try stage((run.folder as NSString).lastPathComponent, args + threadArgs)
             try pruneCheckpoints(run.folder)
@@ -125,12 +143,17 @@ public struct Pipeline {
         }
 
         // 4. Evaluation of every model on the same sets.
-        let models = [("pt", config.model)] + sftRuns.map { ($0.label, $0.folder + "/model") } + ppoRuns.map { ($0.label, $0.folder + "/model") }
+        let models = [("pt", config.model)] + sftRuns.map { ($0.label, $0.folder + "/model") } + ppoRuns.map { ($0.label, $0.policy) }
         let evalFolder = path("eval")
         if !dryRun { try FileManager.default.createDirectory(atPath: evalFolder, withIntermediateDirectories: true) }
         var sets = ["--set", data + "/eval_ood.jsonl"]
         if config.evalInDomain { sets += ["--set", data + "/eval_in_domain.jsonl"] }
-        for (label, model) in models where !exists(evalFolder + "/\(label).json") {
+        for (i, (label, model)) in models.enumerated() where !exists(evalFolder + "/\(label).json") {
+            // The same model under another label (the data-scarcity SFT at N = demos): its results.
+            if let (earlier, _) = models[..<i].first(where: { $0.1 == model }) {
+                try copyEvaluation(from: earlier, to: label, in: evalFolder)
+                continue
+            }
             // The data-scarcity models answer the out-of-domain set only (their comparison).
             let modelSets = label.contains("-demos") ? Array(sets.prefix(2)) : sets
             try stage("eval-\(label)", ["eval", "--model", model] + modelSets + ["--nll", data + "/heldout_chat.jsonl",
@@ -143,6 +166,17 @@ public struct Pipeline {
 
         // 6. Report.
         try stage("report", ["report", out])
+    }
+
+    /// Copies the evaluation files of one label to another (the same model evaluated once).
+    private func copyEvaluation(from earlier: String, to label: String, in folder: String) throws {
+        FileHandle.standardError.write(Data("pipeline: eval-\(label): the model of \(earlier); its evaluation copied\n".utf8))
+        if dryRun { return }
+        for suffix in [".rows.jsonl", ".json"] {   // the .json last: it marks the evaluation done
+            let target = folder + "/" + label + suffix
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: folder + "/" + earlier + suffix, toPath: target)
+        }
     }
 
     /// pipeline.json holds the settings; a folder started with other settings is refused (its

@@ -37,7 +37,8 @@ public struct PipelineConfig: Codable, Equatable, Sendable {
     public var evalArgs: [String]
     public var threads: Int?
     /// Data scarcity: for each N, SFT on the first N demonstrations and SRPPO (EOS placement, the
-    /// first seed) from it; N = demos reuses the first seed's SFT. Evaluated on the first set only.
+    /// first seed) from it; N = demos reuses the first seed's SFT model and the policy its EOS run saves
+    /// after `scarcitySteps` (the same steps). Evaluated on the first set only.
     public var scarcityDemos: [Int]
     /// PPO steps of the data-scarcity runs (nil: ppo_steps).
     public var scarcityPPOSteps: Int?

@@ -31,7 +31,8 @@ struct PPOCommand: ParsableCommand {
         The run folder gets run-config.json, metrics.jsonl (one line per step: reward, KL to SFT and \
         PT, clip fractions, entropy, value loss, explained variance, lengths, EOS and truncation \
         rates, time per phase), checkpoints/step-N (the policy in Hugging Face layout plus everything \
-        resuming needs) and, at the end, model/ — the SRPPO policy. --resume continues after a kill \
+        resuming needs), policy-step-N after step N with --save-policy-at N, and, at the end, model/ — \
+        the SRPPO policy. --resume continues after a kill \
         (with --daemon when the run scores through one); it refuses frozen models (in-process or the daemon's) other than those the run started with.
 
         Example:
@@ -107,7 +108,7 @@ struct PPOCommand: ParsableCommand {
             FileHandle.standardError.write(Data("ppo: actor and critic from \(start.origin); start-up \(String(format: "%.3f", startup)) s (command start to first rollout)\n".utf8))
             try trainer.run(maxSteps: maxSteps)
             if trainer.step == runConfig.ppo.steps, ranks.isLeader {
-                try folder.writeFinalModel { try TextEncoding.saveModel(trainer.actor, tokenizerOf: sftModel, to: $0) }
+                try folder.writeModel { try TextEncoding.saveModel(trainer.actor, tokenizerOf: sftModel, to: $0) }
                 FileHandle.standardError.write(Data("ppo: done; policy in \(out)/model\n".utf8))
             }
         }

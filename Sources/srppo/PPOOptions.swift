@@ -36,6 +36,7 @@ struct PPOOptions: ParsableArguments {
     @Option(help: "LoRA target projections for both, comma-separated from q,k,v,o,gate,up,down.") var loraTargets: String?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
     @Option(help: "Checkpoints to keep.") var keep: Int?
+    @Option(help: "Also write the policy after step N to policy-step-N/ (repeatable).") var savePolicyAt: [Int] = []
     @Option(help: "Seed for prompt order and sampling.") var seed: UInt64?
     @Flag(help: "Forward the prompt its samples share once (scoring, old log-probs, values and the updates' forwards and backwards): equal up to ~1e-5, faster.")
     var sharePrefixes = false
@@ -78,6 +79,7 @@ struct PPOOptions: ParsableArguments {
         if let criticLoraRank { c.criticLoRA = try LoRAOptions.config(rank: criticLoraRank, alpha: nil, targets: loraTargets) }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let keep { c.keepCheckpoints = keep }
+        if !savePolicyAt.isEmpty { c.savePolicyAt = savePolicyAt }
         if let seed { c.seed = seed }
         if sharePrefixes { c.sharePrefixes = true }
         if recompute { c.recompute = true }
@@ -95,6 +97,7 @@ struct PPOOptions: ParsableArguments {
             || [temperature, topP, truncationPenalty, rewardClip, klCoefficient, klTarget, gamma, lambda, policyClip, valueClip,
                 entropyCoefficient, actorLr, criticLr, valueHeadLr, valueNormalizationDecay].contains { $0 != nil }
             || rewardPlacement != nil || klReference != nil || loraTargets != nil || seed != nil || scoreTruncated || sharePrefixes || recompute
+            || !savePolicyAt.isEmpty
     }
 }
 

@@ -76,7 +76,7 @@ struct SFTCommand: ParsableCommand {
             }
             try trainer.run(maxSteps: maxSteps)
             if trainer.step == trainer.totalSteps, ranks.isLeader {
-                try folder.writeFinalModel { try TextEncoding.saveModel(trainer.model, tokenizerOf: loaded, to: $0) }
+                try folder.writeModel { try TextEncoding.saveModel(trainer.model, tokenizerOf: loaded, to: $0) }
                 FileHandle.standardError.write(Data("sft: done; model in \(out)/model\n".utf8))
             }
         }

@@ -125,6 +125,9 @@ with open(os.path.join(out, "metrics.jsonl"), "w") as f:
                             "response_length": 20 + s, "eos_rate": 0.5 + 0.1 * s, "truncation_rate": 0.5 - 0.1 * s,
                             "value_loss": 1 / s, "explained_variance": 1 - 1 / s, "actor_trained": True}}) + "\\n")
 shutil.copytree(opt("--sft"), os.path.join(out, "model"))
+for i, arg in enumerate(args):
+    if arg == "--save-policy-at":
+        shutil.copytree(opt("--sft"), os.path.join(out, "policy-step-" + args[i + 1]))
 """
 
 
@@ -243,18 +246,24 @@ def test_pipeline_data_scarcity_and_reward_sanity(srppo_bin, chat_tiny, tmp_path
               "--ppo-prompts", "4", "--eval-tasks", "3", "--ppo-steps", "2", "--seeds", "5", "--placements", "tokenwise,eos",
               "--threads", "1", "--out", str(out))
     stages = [json.loads(l)["stage"] for l in open(out / "stages.jsonl")]
-    # demos8 is all 8 demonstrations: no second SFT, the shared one under its own label.
-    assert stages == ["data", "sft", "sft-demos4", "ppo-tokenwise-seed5", "ppo-eos-seed5", "ppo-eos-demos4", "ppo-eos-demos8",
-                      "reward-sanity", "eval-pt", "eval-sft", "eval-sft-demos4", "eval-sft-demos8", "eval-srppo-tokenwise-seed5",
+    # demos8 is all 8 demonstrations: no second SFT (the shared one under its own label, evaluated
+    # once), and no second PPO run (ppo-eos-seed5 saves its policy after the scarcity runs' step count).
+    assert stages == ["data", "sft", "sft-demos4", "ppo-tokenwise-seed5", "ppo-eos-seed5", "ppo-eos-demos4",
+                      "reward-sanity", "eval-pt", "eval-sft", "eval-sft-demos4", "eval-srppo-tokenwise-seed5",
                       "eval-srppo-eos-seed5", "eval-srppo-eos-demos4", "eval-srppo-eos-demos8", "compare", "report"]
+    assert (out / "eval" / "sft-demos8.rows.jsonl").read_bytes() == (out / "eval" / "sft.rows.jsonl").read_bytes()
+    log = (out / "pipeline.log").read_text()
+    assert "eval-srppo-eos-demos8: " in log and str(out / "ppo-eos-seed5" / "policy-step-1") in log
     # The scarce SFT saw the first 4 demonstrations, with the first seed; its PPO run starts from it,
     # with the scarcity runs' own step count.
     assert jsonl(out / "data" / "sft_chat_demos4.jsonl") == jsonl(out / "data" / "sft_chat.jsonl")[:4]
     scarce = json.loads((out / "sft-demos4" / "run-config.json").read_text())
     assert scarce["data"].endswith("sft_chat_demos4.jsonl") and scarce["sft"]["seed"] == 5
     calls = jsonl(tmp_path / "ppo-calls.jsonl")
-    assert [(c[c.index("--sft") + 1], c[c.index("--steps") + 1], c[c.index("--reward-placement") + 1]) for c in calls[-2:]] == [
-        (str(out / "sft-demos4" / "model"), "1", "eos"), (str(out / "sft" / "model"), "1", "eos")]
+    assert [(c[c.index("--sft") + 1], c[c.index("--steps") + 1], c[c.index("--reward-placement") + 1],
+             [c[i + 1] for i, a in enumerate(c) if a == "--save-policy-at"]) for c in calls] == [
+        (str(out / "sft" / "model"), "2", "tokenwise", []), (str(out / "sft" / "model"), "2", "eos", ["1"]),
+        (str(out / "sft-demos4" / "model"), "1", "eos", [])]
     assert json.loads((out / "eval" / "sft-demos8.json").read_text())["sets"][0]["rows"] == 3
     assert {(c["placement"], c["variant"]) for c in json.loads((out / "comparison.json").read_text())} == {
         ("eos", "seeds"), ("tokenwise", "seeds"), ("eos", "demos4"), ("eos", "demos8")}

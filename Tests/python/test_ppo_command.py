@@ -57,7 +57,7 @@ def setup(tmp_path_factory, smollm2, srppo_bin):
               "--lr", "1e-4", "--eval-fraction", "0", "--checkpoint-every", "100", *THREADS)
     straight = root / "straight"
     result = run_srppo(srppo_bin, "ppo", "--pt", smollm2, "--sft", str(sft / "model"), "--prompts", str(demos),
-                       "--prompts", str(chat), "--out", str(straight), *SETTINGS, *THREADS)
+                       "--prompts", str(chat), "--out", str(straight), *SETTINGS, "--save-policy-at", "2", *THREADS)
     yield dict(root=root, pt=smollm2, sft=str(sft / "model"), prompts=[str(demos), str(chat)], straight=str(straight),
                stderr=result.stderr)
     shutil.rmtree(root, ignore_errors=True)  # ~5 GB of checkpoints
@@ -87,6 +87,24 @@ def test_tiny_run_end_to_end(setup):
             assert os.path.exists(os.path.join(folder, name)), (folder, name)
     state = os.path.join(run, "checkpoints", "step-000004", "training-state")
     assert {"trainer.json", "actor-adapters", "critic-adapters", "value-head.safetensors"} <= set(os.listdir(state))
+
+
+def test_save_policy_at_writes_the_policy_a_shorter_run_ends_with(setup, srppo_bin, tmp_path):
+    """--save-policy-at 2 keeps the policy after step 2: the final policy of the same run stopped at 2
+    steps, bit for bit (the pipeline's data-scarcity point at N = demos relies on it)."""
+    saved = os.path.join(setup["straight"], "policy-step-2")
+    assert sorted(n for n in os.listdir(setup["straight"]) if n.startswith("policy-")) == ["policy-step-2"]
+    for name in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]:
+        assert os.path.exists(os.path.join(saved, name)), name
+    short = tmp_path / "short"
+    run_srppo(srppo_bin, "ppo", "--pt", setup["pt"], "--sft", setup["sft"], "--prompts", setup["prompts"][0],
+              "--prompts", setup["prompts"][1], "--out", str(short), *SETTINGS, "--steps", "2", *THREADS)
+    assert deterministic(metrics(short)) == deterministic(metrics(setup["straight"]))[:2]
+    with open(os.path.join(saved, "model.safetensors"), "rb") as a, open(short / "model" / "model.safetensors", "rb") as b:
+        assert a.read() == b.read()
+    refused = run_srppo(srppo_bin, "ppo", "--pt", setup["pt"], "--sft", setup["sft"], "--prompts", setup["prompts"][0],
+                        "--out", str(tmp_path / "refused"), *SETTINGS, "--save-policy-at", "9", check=False)
+    assert refused.returncode != 0 and "save-policy-at 9: the run has steps 1 to 4" in refused.stderr
 
 
 def test_share_prefixes_changes_scores_by_rounding_only(setup, srppo_bin, tmp_path):
