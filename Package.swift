@@ -54,9 +54,12 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "Cluster", dependencies: ["CMPI", "Training"]),
+        .target(name: "Benchmarks", dependencies: [
+            "CKernels", "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "WeightImage", "Client",
+        ]),
         .executableTarget(name: "srppo", dependencies: [
             "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
-            "WireProtocol", "Cluster", "Workflow", "SystemSupport",
+            "WireProtocol", "Cluster", "Workflow", "SystemSupport", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "srppod", dependencies: [
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Tensor"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Tokenizer", "Transformer", "WeightImage",
                                                       "Tensor", "TestSupport"]),
     ],

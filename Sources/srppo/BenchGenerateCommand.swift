@@ -1,8 +1,5 @@
 import ArgumentParser
-import Dispatch
-import Foundation
-import ModelFiles
-import Tensor
+import Benchmarks
 import Transformer
 
 /// `srppo bench generate`: sampling throughput with the KV cache, one batch size at a time.
@@ -46,56 +43,18 @@ struct BenchGenerateCommand: ParsableCommand {
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard promptTokens >= 1, newTokens >= 2 else { throw ValidationError("--prompt-tokens must be at least 1 and --new-tokens at least 2") }
-        guard !parsedBatchSizes.isEmpty, parsedBatchSizes.allSatisfy({ $0 >= 1 }) else {
+        let sizes = BenchCommand.integers(batchSizes)
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--batch-sizes must be a comma-separated list of positive integers, got \"\(batchSizes)\"")
         }
     }
 
-    private var parsedBatchSizes: [Int] {
-        batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-    }
-
     func run() throws {
         threading.apply()
-        let loaded = try CLI.orExit { try ModelLoader.load(path: model) }
-        let out = try JSONLines.Writer(path: nil)
-        var decodeRates: [Int: Double] = [:]
-        for batch in parsedBatchSizes {
-            let prompts = (0..<batch).map { s in
-                var rng = SeededGenerator(seed: 1000 + UInt64(s))
-                return (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(loaded.model.config.vocabSize)) }
-            }
-            func requests(newTokens: Int) -> [GenerationRequest] {
-                prompts.enumerated().map { s, p in
-                    GenerationRequest(prompt: p, maxNewTokens: newTokens, sampling: SamplingParameters(temperature: temperature),
-                                      seed: UInt64(s), endTokens: [])
-                }
-            }
-            let generator = Generator(model: loaded.model, maxBatch: batch)
-            func time(_ r: [GenerationRequest]) throws -> Double {
-                let start = DispatchTime.now()
-                _ = try generator.generate(r)
-                return Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-            }
-            let full = requests(newTokens: newTokens), first = requests(newTokens: 1)
-            _ = try CLI.orExit { try time(full) }
-            var totals: [Double] = [], prefills: [Double] = []
-            for _ in 0..<repeats {
-                totals.append(try CLI.orExit { try time(full) })
-                prefills.append(try CLI.orExit { try time(first) })
-            }
-            let total = Bench.median(totals), prefill = Bench.median(prefills)
-            let decodeSeconds = total - prefill
-            let decodeRate = Double(batch * (newTokens - 1)) / decodeSeconds
-            decodeRates[batch] = decodeRate
-            try out.write(["batch": batch, "prompt_tokens": promptTokens, "new_tokens": newTokens, "threads": Parallel.threads,
-                           "temperature": temperature, "repeats": repeats, "seconds": total, "seconds_min": totals.min()!,
-                           "seconds_max": totals.max()!, "tokens_per_s": Double(batch * newTokens) / total,
-                           "prefill_seconds": prefill, "decode_tokens_per_s": decodeRate,
-                           "ms_per_step": 1000 * decodeSeconds / Double(newTokens - 1)])
-        }
-        if let one = decodeRates[1], let largest = parsedBatchSizes.max(), largest > 1, let rate = decodeRates[largest] {
-            try out.write(["comparison": "decode tokens/s, batch \(largest) over batch 1", "ratio": rate / one])
+        let settings = GenerateBenchmark.Settings(batchSizes: BenchCommand.integers(batchSizes), promptTokens: promptTokens,
+                                                  newTokens: newTokens, repeats: repeats, temperature: temperature)
+        try BenchCommand.report { emit in
+            try GenerateBenchmark(model: ModelLoader.load(path: model).model, settings).run(emit: emit)
         }
     }
 }

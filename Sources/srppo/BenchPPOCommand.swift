@@ -1,10 +1,6 @@
 import ArgumentParser
-import Client
-import Foundation
-import Reward
-import Tensor
-import Training
-import Transformer
+import Benchmarks
+import ModelFiles
 
 /// `srppo bench ppo`: seconds per PPO step and where they go (generate, score, prepare, train).
 struct BenchPPOCommand: ParsableCommand {
@@ -48,10 +44,6 @@ struct BenchPPOCommand: ParsableCommand {
     @Option(help: "Sequences decoded together while sampling.") var generateBatch = 8
     @OptionGroup var threading: ThreadOptions
 
-    static let builtInPrompts = ["What is the capital of France?", "Name three primary colors.", "How many legs does a spider have?",
-                                 "Write a haiku about the sea.", "What is 12 times 7?", "Give one tip for better sleep.",
-                                 "Translate 'good morning' into Spanish.", "Why is the sky blue?"]
-
     func validate() throws {
         for (name, value) in [("--steps", steps), ("--prompts-per-step", promptsPerStep), ("--samples-per-prompt", samplesPerPrompt),
                               ("--max-new-tokens", maxNewTokens), ("--epochs", epochs), ("--mini-batch-size", miniBatchSize),
@@ -64,89 +56,12 @@ struct BenchPPOCommand: ParsableCommand {
     func run() throws {
         threading.apply()
         try CLI.ranks { ranks in
-            let ptModel = try ModelLoader.load(path: pt)
-            let sftModel = try ModelLoader.load(path: sft ?? pt)
-            let textEncoder = try TextEncoding.promptResponseEncoder(for: sftModel)
-            let examples = try loadPrompts(sftModel, encoder: textEncoder.map(TokenizerRecordEncoder.init))
-            var c = PPOConfig()
-            c.steps = warmup + steps
-            c.promptsPerStep = promptsPerStep
-            c.samplesPerPrompt = samplesPerPrompt
-            c.maxNewTokens = maxNewTokens
-            c.epochs = epochs
-            c.miniBatchSize = miniBatchSize
-            c.checkpointEvery = Int.max
-            if let loraRank {
-                c.actorLoRA = try LoRAOptions.config(rank: loraRank, alpha: nil, targets: nil)
-                c.criticLoRA = c.actorLoRA
-            }
-            let folder = NSTemporaryDirectory() + "srppo-bench-ppo-\(getpid())"
-            defer { try? FileManager.default.removeItem(atPath: folder) }
-            c.sharePrefixes = sharePrefixes
-            let scorer = try EmbeddedScorer(pt: ptModel.model, sft: sftModel.model)
-            scorer.sharePrefixes = sharePrefixes
-            let trainer = try PPOTrainer(sft: sftModel.model, prompts: examples, scorer: scorer,
-                                         sampler: KVCacheSampler(maxBatch: generateBatch),
-                                         endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
-                                         config: c, run: RunFolder(path: folder))
-            trainer.reusesUpdateForwards = !separateForwards
-            let meter = MeteredCollective(ranks)
-            trainer.collective = meter
-            for _ in 0..<warmup { _ = try trainer.trainStep() }
-            let phases: [(String, KeyPath<PPOStepMetrics, Double>)] = [
-                ("seconds_step", \.secondsStep), ("seconds_generate", \.secondsGenerate), ("seconds_score", \.secondsScore),
-                ("seconds_prepare", \.secondsPrepare), ("seconds_train", \.secondsTrain)]
-            var samples: [String: [Double]] = [:]
-            var tokens: [Double] = [], communication: [Double] = [], bytes: [Double] = []
-            for _ in 0..<steps {
-                meter.reset()
-                let m = try trainer.trainStep()
-                communication.append(meter.seconds)
-                bytes.append(Double(meter.bytes))
-                guard ranks.isLeader else { continue }
-                var line: [String: Any] = ["step": m.step, "response_length": m.responseLength, "eos_rate": m.eosRate]
-                for (name, path) in phases {
-                    samples[name, default: []].append(m[keyPath: path])
-                    line[name] = m[keyPath: path]
-                }
-                let responseTokens = m.responseLength * Double(c.responsesPerStep)
-                tokens.append(responseTokens)
-                line["response_tokens"] = responseTokens
-                Bench.emit(line)
-            }
-            guard ranks.isLeader else { return }
-            let step = Bench.median(samples["seconds_step"]!)
-            var summary: [String: Any] = [
-                "ranks": ranks.size, "seconds_communicate": Bench.round(Bench.median(communication), 3),
-                "share_communicate": Bench.round(Bench.median(communication) / step, 3),
-                "bytes_sent_per_rank_per_step": Bench.median(bytes),
-                "summary": "median of \(steps) steps after \(warmup) warm-up",
-                "threads": Parallel.threads, "responses_per_step": c.responsesPerStep, "prompts_per_step": promptsPerStep,
-                "samples_per_prompt": samplesPerPrompt, "max_new_tokens": maxNewTokens, "epochs": epochs, "mini_batch_size": miniBatchSize,
-                "training": loraRank.map { "LoRA rank \($0), all projections" } ?? "full fine-tuning", "share_prefixes": sharePrefixes,
-                "reuses_update_forwards": !separateForwards,
-                "response_tokens_per_step": Bench.median(tokens), "response_tokens_per_s": Bench.round(Bench.median(tokens) / step, 2),
-            ]
-            for (p, _) in phases {
-                let median = Bench.median(samples[p]!)
-                summary[p] = Bench.round(median, 3)
-                if p != "seconds_step" { summary["share_" + p.dropFirst("seconds_".count)] = Bench.round(median / step, 3) }
-            }
-            Bench.emit(summary)
+            let settings = PPOBenchmark.Settings(
+                pt: pt, sft: sft, prompts: prompts, steps: steps, warmup: warmup, promptsPerStep: promptsPerStep,
+                samplesPerPrompt: samplesPerPrompt, maxNewTokens: maxNewTokens, epochs: epochs, miniBatchSize: miniBatchSize,
+                lora: try loraRank.map { try LoRAOptions.config(rank: $0, alpha: nil, targets: nil) }, sharePrefixes: sharePrefixes,
+                reusesUpdateForwards: !separateForwards, generateBatch: generateBatch)
+            try PPOBenchmark(settings).run(ranks: ranks, emit: try JSONLines.Writer(path: nil).write)
         }
-    }
-
-    private func loadPrompts(_ loaded: LoadedModel, encoder: RecordEncoder?) throws -> [TokenizedExample] {
-        let limits = DataLoader.Limits(vocabularySize: loaded.model.config.vocabSize, maxLength: loaded.model.config.maxPositions)
-        if let prompts { return try DataLoader.prompts(path: prompts, encoder: encoder, limits: limits) }
-        guard encoder != nil else { throw CLI.Failure(description: "this model has no tokenizer: give --prompts with prompt_ids") }
-        let file = NSTemporaryDirectory() + "srppo-bench-ppo-prompts-\(getpid()).jsonl"
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        let lines = Self.builtInPrompts.map { text -> String in
-            let data = try! JSONSerialization.data(withJSONObject: ["messages": [["role": "user", "content": text]]])
-            return String(decoding: data, as: UTF8.self)
-        }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        return try DataLoader.prompts(path: file, encoder: encoder, limits: limits)
     }
 }

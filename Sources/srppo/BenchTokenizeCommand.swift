@@ -1,8 +1,5 @@
 import ArgumentParser
-import Dispatch
-import Foundation
-import ModelFiles
-import Tokenizer
+import Benchmarks
 
 /// `srppo bench tokenize`: encode and decode throughput of the tokenizer on one thread.
 struct BenchTokenizeCommand: ParsableCommand {
@@ -35,50 +32,6 @@ struct BenchTokenizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try CLI.orExit {
-            let loadStart = DispatchTime.now()
-            let tokenizer = try BPETokenizer(modelPath: model)
-            let loadSeconds = Self.seconds(since: loadStart)
-            let texts = try JSONLines.read(input).map { try $0.decode(BenchText.self).text }
-            let bytes = texts.reduce(0) { $0 + $1.utf8.count }
-            guard bytes > 0 else { throw CLI.Failure(description: "\(input): no text to tokenize") }
-
-            var encoded = texts.map(tokenizer.encode)
-            let tokens = encoded.reduce(0) { $0 + $1.count }
-            var encodeRates: [Double] = []
-            for _ in 0..<repeats {
-                let start = DispatchTime.now()
-                encoded = texts.map(tokenizer.encode)
-                encodeRates.append(Double(bytes) / Self.seconds(since: start) / 1e6)
-            }
-            var decodeRates: [Double] = []
-            var decodedBytes = 0
-            for _ in 0..<repeats {
-                let start = DispatchTime.now()
-                decodedBytes = encoded.reduce(0) { $0 + tokenizer.decode($1).utf8.count }
-                decodeRates.append(Double(decodedBytes) / Self.seconds(since: start) / 1e6)
-            }
-            try JSONLines.Writer(path: nil).write([
-                "bench": "tokenize", "model": model, "input": input, "threads": 1, "repeats": repeats,
-                "texts": texts.count, "bytes": bytes, "tokens": tokens, "decoded_bytes": decodedBytes,
-                "load_seconds": loadSeconds,
-                "encode_mb_per_s": Self.summary(encodeRates), "decode_mb_per_s": Self.summary(decodeRates),
-            ])
-        }
+        try BenchCommand.report(TokenizeBenchmark(model: model, input: input, repeats: repeats).run)
     }
-
-    private static func seconds(since start: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    }
-
-    private static func summary(_ values: [Double]) -> [String: Double] {
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-        return ["median": median, "min": sorted.first!, "max": sorted.last!]
-    }
-}
-
-private struct BenchText: Decodable {
-    var text: String
 }

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 import WeightImage
 
-// What the image and bench commands print: JSON values of library structs, wall-clock seconds.
+// What the image commands print: JSON values of library structs, wall-clock seconds.
 
 /// JSON value of an Encodable (for JSONLines.Writer, which takes dictionaries).
 func jsonObject<T: Encodable>(_ value: T) -> Any {
