@@ -33,8 +33,7 @@ let package = Package(
         .target(name: "SystemSupport"),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "ModelFiles", dependencies: ["Tensor", "SystemSupport"]),
-        .target(name: "Tokenizer", dependencies: ["ModelFiles"],
-                swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // TokenizerTests use @testable in release builds
+        .target(name: "Tokenizer", dependencies: ["ModelFiles"]),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
         .target(name: "Reward"),
         .target(name: "Training", dependencies: ["CKernels", "Tensor", "ModelFiles", "SystemSupport", "Tokenizer", "Transformer", "Reward"]),
@@ -47,7 +46,7 @@ let package = Package(
             "CSystemd", "CLinux", "Reward", "SystemSupport", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ], swiftSettings: [.unsafeFlags(["-enable-testing"])]),  // DaemonTests check internals (scheduler, ledger) in release builds
+        ]),
         .target(name: "Client", dependencies: [
             "Reward", "Training", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

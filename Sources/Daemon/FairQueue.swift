@@ -2,7 +2,7 @@ import NIOCore
 
 /// Something the scheduler can put in a batch: which client it belongs to, how many tokens it costs,
 /// and a group it can only share a forward pass with (the model pair it must be scored with).
-protocol Schedulable {
+package protocol Schedulable {
     var client: String { get }
     var tokens: Int { get }
     var group: ObjectIdentifier { get }
@@ -12,19 +12,21 @@ protocol Schedulable {
 /// that a client with a long queue cannot starve one that just arrived (it waits at most one round,
 /// one item of each waiting client), and a client that returns right after being served cannot
 /// overtake those still waiting. Each client keeps its order.
-struct FairQueue<Item: Schedulable> {
+package struct FairQueue<Item: Schedulable> {
     private var queues: [String: CircularBuffer<Item>] = [:]
     /// Clients with waiting items, in the order they take turns.
     private var ring: [String] = []
     /// The client whose turn is next.
     private var cursor = 0
-    private(set) var count = 0
-    private(set) var tokens = 0
+    package private(set) var count = 0
+    package private(set) var tokens = 0
 
-    var isEmpty: Bool { count == 0 }
-    var clients: Int { ring.count }
+    package init() {}
 
-    mutating func append(_ item: Item) {
+    package var isEmpty: Bool { count == 0 }
+    package var clients: Int { ring.count }
+
+    package mutating func append(_ item: Item) {
         if queues[item.client] == nil {
             queues[item.client] = CircularBuffer()
             // A client with nothing waiting (new, or just served: a trainer sends its next request
@@ -41,7 +43,7 @@ struct FairQueue<Item: Schedulable> {
 
     /// Removes every waiting item matching `predicate` (a cancelled or expired request); returns them.
     @discardableResult
-    mutating func remove(where predicate: (Item) -> Bool) -> [Item] {
+    package mutating func remove(where predicate: (Item) -> Bool) -> [Item] {
         var removed: [Item] = []
         for client in ring {
             guard var queue = queues[client], queue.contains(where: predicate) else { continue }
@@ -61,7 +63,7 @@ struct FairQueue<Item: Schedulable> {
     /// belong to the group of the batch's first item. A client whose next item does not fit (or is of
     /// another group) sits the batch out, keeping its order. An item larger than the budget forms a
     /// batch of its own. Empty only when the queue is.
-    mutating func nextBatch(tokenBudget: Int) -> [Item] {
+    package mutating func nextBatch(tokenBudget: Int) -> [Item] {
         var batch: [Item] = []
         var used = 0
         var group: ObjectIdentifier?

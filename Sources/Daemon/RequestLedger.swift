@@ -7,11 +7,11 @@ import WireProtocol
 /// client and id (a client retrying after a timeout or a lost connection) joins the computation under
 /// way or gets the stored answer, never a second computation. Answers are kept for the daemon's
 /// lifetime up to `capacity` requests (oldest dropped first).
-final class RequestLedger: @unchecked Sendable {
-    typealias Delivery = @Sendable (Result<ScoreResponse, ErrorResponse>) -> Void
+package final class RequestLedger: @unchecked Sendable {
+    package typealias Delivery = @Sendable (Result<ScoreResponse, ErrorResponse>) -> Void
 
     /// One computation and everyone waiting for it.
-    final class Computation: @unchecked Sendable {
+    package final class Computation: @unchecked Sendable {
         let key: String?
         let items: [ScoringRequest]
         fileprivate var waiters: [Int: (delivery: Delivery, isRepeat: Bool)] = [:]
@@ -24,7 +24,7 @@ final class RequestLedger: @unchecked Sendable {
         }
     }
 
-    enum Admission {
+    package enum Admission {
         /// Nothing known under this key: the caller computes (submits a job) and calls `finish`.
         case compute(Computation)
         /// Joined a computation under way; the answer arrives through the delivery.
@@ -35,7 +35,7 @@ final class RequestLedger: @unchecked Sendable {
         case conflict
     }
 
-    let capacity: Int
+    package let capacity: Int
     private let lock = NSLock()
     private var running: [String: Computation] = [:]
     private var answers: [String: (items: [ScoringRequest], response: ScoreResponse)] = [:]
@@ -43,15 +43,15 @@ final class RequestLedger: @unchecked Sendable {
     private var answerOrder = CircularBuffer<String>()
     private var nextWaiter = 0
 
-    init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = capacity
     }
 
-    static func key(client: String, id: String) -> String { client + "\u{0}" + id }
+    package static func key(client: String, id: String) -> String { client + "\u{0}" + id }
 
     /// Registers a request; `delivery` gets the answer unless the result is `.replay` or `.conflict`.
     /// Returns the waiter number to pass to `leave` when the requester goes away.
-    func admit(key: String?, items: [ScoringRequest], delivery: @escaping Delivery) -> (Admission, waiter: Int) {
+    package func admit(key: String?, items: [ScoringRequest], delivery: @escaping Delivery) -> (Admission, waiter: Int) {
         lock.withLock {
             nextWaiter += 1
             let waiter = nextWaiter
@@ -76,12 +76,12 @@ final class RequestLedger: @unchecked Sendable {
     }
 
     /// Sets how to stop `computation` when its last waiter leaves.
-    func setCancel(_ computation: Computation, _ cancel: @escaping () -> Void) {
+    package func setCancel(_ computation: Computation, _ cancel: @escaping () -> Void) {
         lock.withLock { computation.cancel = cancel }
     }
 
     /// A requester went away (connection closed). When nobody else waits, the computation stops.
-    func leave(_ computation: Computation, waiter: Int) {
+    package func leave(_ computation: Computation, waiter: Int) {
         let cancel: (() -> Void)? = lock.withLock {
             guard computation.waiters.removeValue(forKey: waiter) != nil, computation.waiters.isEmpty else { return nil }
             if let key = computation.key, running[key] === computation { running[key] = nil }
@@ -91,7 +91,7 @@ final class RequestLedger: @unchecked Sendable {
     }
 
     /// Delivers the result to every waiter; a successful answer with an id is kept for repeats.
-    func finish(_ computation: Computation, _ result: Result<ScoreResponse, ErrorResponse>) {
+    package func finish(_ computation: Computation, _ result: Result<ScoreResponse, ErrorResponse>) {
         let waiters: [(delivery: Delivery, isRepeat: Bool)] = lock.withLock {
             if let key = computation.key, running[key] === computation {
                 running[key] = nil

@@ -3,27 +3,34 @@ import Transformer
 import WireProtocol
 
 /// A score request that passed every check: items as the engine takes them.
-struct ValidatedScore {
-    var id: String?
-    var client: String?
-    var deadlineMs: Int?
-    var items: [ScoringRequest]
-    var truncated: [Bool]
-    var tokens: Int
+package struct ValidatedScore {
+    package var id: String?
+    package var client: String?
+    package var deadlineMs: Int?
+    package var items: [ScoringRequest]
+    package var truncated: [Bool]
+    package var tokens: Int
     /// Per item: the ids a text item was encoded to (nil for id items), returned with its result.
-    var encoded: [(prompt: [Int32], response: [Int32])?]
+    package var encoded: [(prompt: [Int32], response: [Int32])?]
     /// `/get_reward` only, per query: the prompt had lost its beginning (`TextCodec.splitQuery`).
-    var promptCut: [Bool] = []
+    package var promptCut: [Bool] = []
 }
 
 /// Turns a request body into a `ValidatedScore` or the typed error naming what is wrong and where.
-struct RequestValidator {
-    let limits: Limits
-    let vocabSize: Int
-    let eosTokenIDs: Set<Int32>
-    var text: TextCodec? = nil
+package struct RequestValidator {
+    package let limits: Limits
+    package let vocabSize: Int
+    package let eosTokenIDs: Set<Int32>
+    package var text: TextCodec?
 
-    func validateScore(_ body: Data) throws -> ValidatedScore {
+    package init(limits: Limits, vocabSize: Int, eosTokenIDs: Set<Int32>, text: TextCodec? = nil) {
+        self.limits = limits
+        self.vocabSize = vocabSize
+        self.eosTokenIDs = eosTokenIDs
+        self.text = text
+    }
+
+    package func validateScore(_ body: Data) throws -> ValidatedScore {
         let request: ScoreRequest = try Self.decode(body, maxDepth: limits.maxJSONDepth)
         if let id = request.id, let problem = WireProtocol.nameProblem(id) {
             throw ErrorResponse(.badRequest, "\"id\" \(problem)", field: "id")
@@ -69,7 +76,7 @@ struct RequestValidator {
     /// sends a whole rollout batch at once and cannot split it, so the limits are the `maxReward…`
     /// ones (the daemon streams the batch through the scheduler in ordinary-sized pieces), and an
     /// empty batch is valid: OpenRLHF sends one to every reward URL past the end of its queries.
-    func validateRemoteReward(_ body: Data) throws -> ValidatedScore {
+    package func validateRemoteReward(_ body: Data) throws -> ValidatedScore {
         let request: RemoteRewardRequest = try Self.decode(body, maxDepth: limits.maxJSONDepth)
         guard let text else {
             throw ErrorResponse(.textUnsupported, "/get_reward needs the models' tokenizer, and this daemon has none")
@@ -131,7 +138,7 @@ struct RequestValidator {
     }
 
     /// Decodes a JSON body after checking its nesting, with errors that name the field.
-    static func decode<T: Decodable>(_ body: Data, maxDepth: Int) throws -> T {
+    package static func decode<T: Decodable>(_ body: Data, maxDepth: Int) throws -> T {
         guard !body.isEmpty else { throw ErrorResponse(.badJSON, "the body is empty; expected a JSON object") }
         if let depth = nestingBeyond(maxDepth, in: body) {
             throw ErrorResponse(.tooDeep, "JSON nested \(depth) levels deep; at most \(maxDepth) allowed")
@@ -158,7 +165,7 @@ struct RequestValidator {
     }
 
     /// The depth reached when it exceeds `limit` (nil within it). Counts `[` and `{` outside strings.
-    static func nestingBeyond(_ limit: Int, in body: Data) -> Int? {
+    package static func nestingBeyond(_ limit: Int, in body: Data) -> Int? {
         var depth = 0, inString = false, escaped = false
         for byte in body {
             if inString {

@@ -23,7 +23,7 @@ import Glibc
 public final class ScoringDaemon: @unchecked Sendable {
     public let configuration: DaemonConfiguration
     public let log: DaemonLog
-    let service: ScoringService
+    package let service: ScoringService
     private var passed: PassedDescriptors
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let imageStore: ImageStore

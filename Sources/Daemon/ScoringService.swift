@@ -3,7 +3,7 @@ import WeightImage
 import WireProtocol
 
 /// The state HTTP connections share: models, scheduler, idempotency ledger, metrics, log.
-final class ScoringService: @unchecked Sendable {
+package final class ScoringService: @unchecked Sendable {
     enum State: String {
         case loading, serving, reloading, stopping
     }
@@ -51,7 +51,7 @@ final class ScoringService: @unchecked Sendable {
     }
 
     /// Whether a peer may use the daemon (nil: a TCP peer, whose credentials are unknown).
-    func isAllowed(_ peer: PeerCredentials?) -> Bool {
+    package func isAllowed(_ peer: PeerCredentials?) -> Bool {
         guard configuration.anyAllowList else { return true }
         guard let peer else { return false }
         return peer.uid == getuid() || configuration.allowedUIDs.contains(peer.uid) || configuration.allowedGIDs.contains(peer.gid)

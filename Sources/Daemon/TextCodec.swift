@@ -44,7 +44,7 @@ public final class TextCodec: @unchecked Sendable {
     // MARK: Score items
 
     /// A text or chat item as (prompt ids, response ids); `path` names it in errors.
-    func encode(_ item: ScoreItem, at path: String) throws -> (prompt: [Int32], response: [Int32]) {
+    package func encode(_ item: ScoreItem, at path: String) throws -> (prompt: [Int32], response: [Int32]) {
         if item.promptIDs != nil || item.responseIDs != nil {
             throw ErrorResponse(.badRequest, "\(path): give token ids (\"prompt_ids\", \"response_ids\") or text (\"prompt\"/\"messages\", \"response\"), not both",
                                 field: path)
@@ -63,7 +63,7 @@ public final class TextCodec: @unchecked Sendable {
 
     // MARK: Tokenize / detokenize
 
-    func tokenize(_ request: TokenizeRequest) throws -> TokenizeResponse {
+    package func tokenize(_ request: TokenizeRequest) throws -> TokenizeResponse {
         switch (request.text, request.messages) {
         case let (text?, nil):
             if request.addGenerationPrompt != nil {
@@ -84,7 +84,7 @@ public final class TextCodec: @unchecked Sendable {
         }
     }
 
-    func detokenize(_ request: DetokenizeRequest) throws -> DetokenizeResponse {
+    package func detokenize(_ request: DetokenizeRequest) throws -> DetokenizeResponse {
         if let position = request.ids.firstIndex(where: { $0 < 0 || $0 >= tokenizer.vocabularySize }) {
             throw ErrorResponse(.invalidToken, "ids[\(position)]: token id \(request.ids[position]) is outside the vocabulary (0..<\(tokenizer.vocabularySize))",
                                 field: "ids.\(position)")
@@ -107,7 +107,7 @@ public final class TextCodec: @unchecked Sendable {
     /// - Prompt ids: the prompt text encoded, BOS first when the model wants one and the text lacks it.
     /// - Response ids: the rest encoded; trailing padding tokens dropped, and everything after the
     ///   first EOS / end-of-turn token (padding that is the EOS token). Without one it was cut off.
-    func splitQuery(_ query: String, prompt: String?, at path: String) throws -> (prompt: [Int32], response: [Int32], promptCut: Bool) {
+    package func splitQuery(_ query: String, prompt: String?, at path: String) throws -> (prompt: [Int32], response: [Int32], promptCut: Bool) {
         let promptText: Substring, responseText: Substring
         var promptCut = false
         if let prompt, !prompt.isEmpty, let range = query.range(of: prompt) {

@@ -1,7 +1,7 @@
 /// Finds added tokens (`<|im_start|>`, `<|eot_id|>`, …) in text as Hugging Face does: leftmost match
 /// first, the longest one where several start at the same byte. Text between matches goes on to
 /// normalization and pre-tokenization; the tokens themselves are never split.
-struct AddedTokenMatcher: Sendable {
+package struct AddedTokenMatcher: Sendable {
     private struct Candidate: Sendable {
         let bytes: [UInt8]
         let id: Int32
@@ -12,7 +12,7 @@ struct AddedTokenMatcher: Sendable {
     /// Candidates by first byte, longest first.
     private var candidates: [UInt8: [Candidate]] = [:]
 
-    init(_ tokens: [(content: String, id: Int32)]) {
+    package init(_ tokens: [(content: String, id: Int32)]) {
         for token in tokens {
             let bytes = Array(token.content.utf8)
             guard let first = bytes.first else { continue }
@@ -22,10 +22,10 @@ struct AddedTokenMatcher: Sendable {
         for key in candidates.keys { candidates[key]!.sort { $0.bytes.count > $1.bytes.count } }
     }
 
-    var isEmpty: Bool { candidates.isEmpty }
+    package var isEmpty: Bool { candidates.isEmpty }
 
     /// Calls `text` for each stretch between matches (never empty) and `token` for each match, in order.
-    func forEachSegment(of bytes: UnsafeBufferPointer<UInt8>, token: (Int32) -> Void,
+    package func forEachSegment(of bytes: UnsafeBufferPointer<UInt8>, token: (Int32) -> Void,
                         text: (UnsafeBufferPointer<UInt8>) -> Void) {
         guard !isEmpty else {
             if !bytes.isEmpty { text(bytes) }

@@ -8,7 +8,7 @@ import Foundation
 ///     let ids = tokenizer.encode("Hello<|im_end|>")   // [19556, 2]
 ///     tokenizer.decode(ids)                           // "Hello<|im_end|>"
 public final class BPETokenizer: Sendable {
-    let definition: TokenizerDefinition
+    package let definition: TokenizerDefinition
 
     public var bosTokenId: Int? { definition.bosTokenId }
     public var eosTokenId: Int? { definition.eosTokenId }
@@ -41,7 +41,7 @@ public final class BPETokenizer: Sendable {
         case ordinary, added, special
     }
 
-    init(definition: TokenizerDefinition) throws {
+    package init(definition: TokenizerDefinition) throws {
         try definition.validate()
         self.definition = definition
         let source = definition.source

@@ -1,9 +1,9 @@
 /// GPT-2's byte-level alphabet: every byte is spelled as one printable character, so vocabularies
 /// and merges can be stored as text. Printable Latin-1 bytes stand for themselves; the other 68 bytes
 /// (controls, space, 0x7F–0xA0, 0xAD) take U+0100 onwards in byte order, so a space is "Ġ" (U+0120).
-enum ByteLevel {
+package enum ByteLevel {
     /// The character spelling each byte.
-    static let characterOfByte: [Unicode.Scalar] = {
+    package static let characterOfByte: [Unicode.Scalar] = {
         var result = [Unicode.Scalar](repeating: "\0", count: 256)
         var next: UInt32 = 256
         for byte in 0..<256 {
@@ -18,7 +18,7 @@ enum ByteLevel {
     }()
 
     /// Inverse of `characterOfByte`, indexed by scalar value below 0x144 (-1: not a byte character).
-    static let byteOfCharacter: [Int16] = {
+    package static let byteOfCharacter: [Int16] = {
         var result = [Int16](repeating: -1, count: 0x144)
         for (byte, scalar) in characterOfByte.enumerated() { result[Int(scalar.value)] = Int16(byte) }
         return result
@@ -30,7 +30,7 @@ enum ByteLevel {
 
     /// The bytes a byte-level token spells, or nil when some character is outside the alphabet (then
     /// Hugging Face's ByteLevel decoder uses the token's own UTF-8).
-    static func bytes(spelledBy token: String) -> [UInt8]? {
+    package static func bytes(spelledBy token: String) -> [UInt8]? {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(token.unicodeScalars.count)
         for scalar in token.unicodeScalars {

@@ -112,7 +112,7 @@ final class EncodeWorkspace {
         return ScalarText(scalars: scalars, classes: classes, byteOffsets: byteOffsets, count: count)
     }
 
-    func reserveSymbols(_ count: Int) {
+    package func reserveSymbols(_ count: Int) {
         guard count > symbolCapacity else { return }
         symbolIds.deallocate(); previous.deallocate(); next.deallocate(); heap.deallocate()
         symbolCapacity = max(count, symbolCapacity * 2, 64)

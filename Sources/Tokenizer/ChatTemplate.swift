@@ -91,9 +91,9 @@ extension BPETokenizer {
 }
 
 /// What Jinja's filters do to text, where the templates use them.
-enum JinjaText {
+package enum JinjaText {
     /// Jinja's `trim`: Python's str.strip(), which removes the characters str.isspace() accepts.
-    static func trim(_ text: String) -> String {
+    package static func trim(_ text: String) -> String {
         let scalars = text.unicodeScalars
         guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }) else { return "" }
         let last = scalars.lastIndex(where: { !isPythonSpace($0) })!
@@ -101,7 +101,7 @@ enum JinjaText {
     }
 
     /// Python's str.isspace(): bidirectional class WS, B or S, or general category Zs.
-    static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
+    package static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
             return true

@@ -5,26 +5,26 @@ import Foundation
 /// `{% %}` tags outside string literals, the quote style and escapes of string literals, and the one
 /// trailing newline Jinja drops. Everything else must be identical; a ChatML template may differ in its
 /// default system prompt only.
-enum KnownChatTemplates {
+package enum KnownChatTemplates {
     /// Stands for the default system prompt inside `chatMLWithSystemPrompt`.
     private static let systemPromptHole = "\u{1}SYSTEM\u{1}"
 
     /// SmolLM2 and Qwen2 (each with its own default system prompt).
-    static let chatMLWithSystemPrompt = """
+    package static let chatMLWithSystemPrompt = """
         {% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n\(systemPromptHole)<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
         """
 
     /// ChatML without a default system prompt (transformers' default ChatML, many fine-tunes).
-    static let chatML = """
+    package static let chatML = """
         {% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
         """
 
     /// Meta-Llama-3-*-Instruct.
-    static let llama3 = """
+    package static let llama3 = """
         {% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}
         """
 
-    static func recognize(_ jinja: String) -> ChatTemplate.Format? {
+    package static func recognize(_ jinja: String) -> ChatTemplate.Format? {
         guard let template = JinjaShape(jinja) else { return nil }
         if template == JinjaShape(chatML)! { return .chatML(defaultSystemPrompt: nil) }
         if template == JinjaShape(llama3)! { return .llama3 }
@@ -37,22 +37,22 @@ enum KnownChatTemplates {
 /// A Jinja template reduced to what decides its output: literal text outside tags as written, tags
 /// with whitespace outside string literals removed, string literals decoded. Two templates with equal
 /// shapes render the same.
-struct JinjaShape: Equatable {
-    enum Part: Equatable {
+package struct JinjaShape: Equatable {
+    package enum Part: Equatable {
         case text(String)
         /// Code of a `{{ }}` or `{% %}` tag, delimiters included: whitespace gone, literals decoded.
         case tag([TagToken])
     }
 
-    enum TagToken: Equatable {
+    package enum TagToken: Equatable {
         case code(String)
         case literal(String)
     }
 
-    let parts: [Part]
+    package let parts: [Part]
 
     /// Nil when the template cannot be read (an unterminated tag or string).
-    init?(_ jinja: String) {
+    package init?(_ jinja: String) {
         // Jinja reads every line break as "\n" and drops one trailing newline.
         var normalized = jinja.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
         if normalized.unicodeScalars.last == "\n" { normalized.unicodeScalars.removeLast() }
@@ -133,7 +133,7 @@ struct JinjaShape: Equatable {
 
     /// When `self` equals `pattern` except inside the one literal of `pattern` that contains `hole`,
     /// the text standing where `hole` stands.
-    func literalFilling(hole: String, in pattern: JinjaShape) -> String? {
+    package func literalFilling(hole: String, in pattern: JinjaShape) -> String? {
         guard parts.count == pattern.parts.count else { return nil }
         var filling: String?
         for (part, patternPart) in zip(parts, pattern.parts) {

@@ -22,7 +22,7 @@ public enum PreTokenizerKind: String, Sendable, CaseIterable {
 
     public static var supportedNames: String { ggufNames.keys.sorted().joined(separator: ", ") }
 
-    init?(ggufName: String) {
+    package init?(ggufName: String) {
         guard let kind = Self.ggufNames[ggufName] else { return nil }
         self = kind
     }
@@ -33,6 +33,25 @@ public enum PreTokenizerKind: String, Sendable, CaseIterable {
 
     /// Whether the family's tokenizer.json normalizes to NFC first (Qwen2 only).
     var defaultNormalizesToNFC: Bool { self == .qwen2 }
+}
+
+extension PreTokenizerKind {
+    /// The pieces this pre-tokenizer cuts `text` into, before any merge (for tests of the cutting rules).
+    package func pieces(of text: String) -> [String] {
+        var text = text
+        let workspace = EncodeWorkspace()   // owns the memory `scalars` points into
+        return withExtendedLifetime(workspace) {
+            text.withUTF8 { bytes in
+                let scalars = workspace.decode(bytes)
+                var result: [String] = []
+                scalars.forEachPiece(self) { start, end in
+                    let range = scalars.byteOffsets[start]..<scalars.byteOffsets[end]
+                    result.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+                }
+                return result
+            }
+        }
+    }
 }
 
 /// A run of text decoded into scalars and their classes, with each scalar's byte offset (plus one

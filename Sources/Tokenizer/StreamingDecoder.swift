@@ -42,10 +42,10 @@ public struct StreamingDecoder: Sendable {
     }
 }
 
-enum UTF8Boundary {
+package enum UTF8Boundary {
     /// Length of the longest prefix of `bytes` that can be decoded now without changing the result of
     /// decoding more bytes later: everything except a trailing, well-formed but unfinished sequence.
-    static func completePrefixLength(_ bytes: [UInt8]) -> Int {
+    package static func completePrefixLength(_ bytes: [UInt8]) -> Int {
         // An unfinished sequence is a lead byte followed by at most two continuation bytes.
         var start = bytes.count - 1
         while start >= 0 && start >= bytes.count - 3 && bytes[start] & 0xC0 == 0x80 { start -= 1 }

@@ -1,5 +1,5 @@
 import Client
-@testable import Daemon
+import Daemon
 import Foundation
 import Reward
 import Transformer

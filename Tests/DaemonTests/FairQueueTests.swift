@@ -1,4 +1,4 @@
-@testable import Daemon
+import Daemon
 import XCTest
 
 /// Batch formation: round-robin between clients, token budget, one model pair per batch, order kept

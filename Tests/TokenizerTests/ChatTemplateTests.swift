@@ -1,4 +1,4 @@
-@testable import Tokenizer
+import Tokenizer
 import XCTest
 
 /// Recognizing chat templates and rendering them. Renderings here are checked by hand against the

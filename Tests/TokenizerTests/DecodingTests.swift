@@ -1,4 +1,4 @@
-@testable import Tokenizer
+import Tokenizer
 import XCTest
 
 /// Decoding as Hugging Face does it, and the streaming decoder agreeing with it.

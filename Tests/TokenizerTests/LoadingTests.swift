@@ -1,6 +1,6 @@
 import Foundation
 import ModelFiles
-@testable import Tokenizer
+import Tokenizer
 import XCTest
 
 /// Loading from Hugging Face files and GGUF, writing Hugging Face files, and typed errors for bad data.

@@ -1,5 +1,5 @@
 import Foundation
-@testable import Tokenizer
+import Tokenizer
 import XCTest
 
 /// A small byte-level BPE: the 256 byte tokens, then merges building "hello", " world", "aaaa", "bc",
@@ -32,17 +32,7 @@ func bytesOnlyTokenizer() throws -> BPETokenizer {
 
 /// The pieces the pre-tokenizer cuts `text` into.
 func pieces(of text: String, _ kind: PreTokenizerKind) -> [String] {
-    var text = text
-    return text.withUTF8 { bytes in
-        let workspace = EncodeWorkspace()
-        let scalars = workspace.decode(bytes)
-        var result: [String] = []
-        scalars.forEachPiece(kind) { start, end in
-            let range = scalars.byteOffsets[start]..<scalars.byteOffsets[end]
-            result.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
-        }
-        return result
-    }
+    kind.pieces(of: text)
 }
 
 /// The real SmolLM2 GGUF from scripts/setup.sh, or nil (a skip, except under CI).

@@ -1,5 +1,5 @@
 import Dispatch
-@testable import Tokenizer
+import Tokenizer
 import XCTest
 
 /// Encoding: merge order, added tokens, missing bytes, ignore_merges and the pre-tokenizer regexes.
