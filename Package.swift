@@ -40,10 +40,10 @@ let package = Package(
         .target(name: "Evaluation"),
         .target(name: "Workflow", dependencies: ["Evaluation", "ModelFiles", "Tensor"]),
         .target(name: "Report", dependencies: ["Evaluation", "Workflow"]),
-        .target(name: "WeightImage", dependencies: ["Transformer", "SystemSupport", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
+        .target(name: "WeightImage", dependencies: ["ModelFiles", "Transformer", "SystemSupport", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "WireProtocol", dependencies: ["Reward", "Tokenizer", "Transformer"]),
         .target(name: "Daemon", dependencies: [
-            "CSystemd", "CLinux", "Reward", "SystemSupport", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
+            "CSystemd", "CLinux", "ModelFiles", "Reward", "SystemSupport", "Tokenizer", "Transformer", "WeightImage", "WireProtocol",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Transformer
 import WireProtocol
 
@@ -145,22 +146,10 @@ package struct RequestValidator {
         }
         do {
             return try JSONDecoder().decode(T.self, from: body)
-        } catch let DecodingError.keyNotFound(key, context) {
-            let field = path(context.codingPath + [key])
-            throw ErrorResponse(.badRequest, "missing field \"\(field)\"", field: field)
-        } catch let DecodingError.typeMismatch(type, context) {
-            let field = path(context.codingPath)
-            throw ErrorResponse(.badRequest, "field \"\(field)\": expected \(describe(type))", field: field.isEmpty ? nil : field)
-        } catch let DecodingError.valueNotFound(type, context) {
-            let field = path(context.codingPath)
-            throw ErrorResponse(.badRequest, "field \"\(field)\": null where \(describe(type)) is expected", field: field)
-        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
-            let field = path(context.codingPath)
-            throw ErrorResponse(.badRequest, "field \"\(field)\": \(context.debugDescription)", field: field)
-        } catch DecodingError.dataCorrupted {
-            throw ErrorResponse(.badJSON, "the body is not valid JSON")
         } catch {
-            throw ErrorResponse(.badJSON, "the body is not valid JSON")
+            let problem = DecodingProblem(error)
+            guard error is DecodingError, !problem.isSyntaxError else { throw ErrorResponse(.badJSON, "the body is not valid JSON") }
+            throw ErrorResponse(.badRequest, problem.description, field: problem.field)
         }
     }
 
@@ -182,23 +171,5 @@ package struct RequestValidator {
             }
         }
         return nil
-    }
-
-    private static func path(_ keys: [CodingKey]) -> String {
-        keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-    }
-
-    private static func describe(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type, is Int32.Type: return "an integer"
-        case is Double.Type, is Float.Type: return "a number"
-        case is Bool.Type: return "true or false"
-        default:
-            let name = "\(type)"
-            if name.hasPrefix("Array") { return "an array" }
-            if name.hasPrefix("Dictionary") { return "an object" }
-            return "a \(name)"
-        }
     }
 }

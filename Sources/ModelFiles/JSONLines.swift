@@ -33,25 +33,8 @@ public enum JSONLines {
             do {
                 return try JSONDecoder().decode(type, from: data)
             } catch {
-                throw self.error(JSONLines.describe(error))
+                throw self.error(DecodingProblem(error).description)
             }
-        }
-    }
-
-    /// A decoding error in one line of text that names the field.
-    public static func describe(_ error: Error) -> String {
-        switch error {
-        case let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty:
-            return "expected a JSON object"
-        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
-            return "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
-        case let DecodingError.dataCorrupted(context):
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return path.isEmpty ? "not valid JSON" : "field \"\(path)\": \(context.debugDescription)"
-        case let DecodingError.keyNotFound(key, _):
-            return "missing field \"\(key.stringValue)\""
-        default:
-            return "\(error)"
         }
     }
 

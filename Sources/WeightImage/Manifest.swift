@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Transformer
 
 /// Element type of the weights in an image: f32 (the `LlamaLayout` parameter buffer as is; models on
@@ -127,7 +128,7 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         do {
             return try JSONDecoder().decode(WeightImageManifest.self, from: data)
         } catch let error as DecodingError {
-            throw WeightImageError.badManifest(image: image, problem: Self.describe(error))
+            throw WeightImageError.badManifest(image: image, problem: DecodingProblem(error).description)
         } catch {
             throw WeightImageError.badManifest(image: image, problem: "\(error)")
         }
@@ -166,21 +167,6 @@ public struct WeightImageManifest: Codable, Equatable, Sendable {
         for (found, wanted) in zip(tensors, expected.tensors) where found != wanted {
             throw WeightImageError.manifestMismatch(image: image, field: "tensors",
                 problem: "entry '\(found.name)' \(found.shape) at byte \(found.offset), the layout has '\(wanted.name)' \(wanted.shape) at byte \(wanted.offset)")
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let joined = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-            return joined.isEmpty ? "" : "field '\(joined)': "
-        }
-        switch error {
-        case let .keyNotFound(key, context):
-            return "\(path(context))missing field '\(key.stringValue)'"
-        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
-            return "\(path(context))\(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
         }
     }
 }

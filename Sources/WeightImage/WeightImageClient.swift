@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import ModelFiles
 import SystemSupport
 #endif
 
@@ -72,7 +73,7 @@ public final class WeightImageClient {
             reply = try JSONDecoder().decode(WeightImageProtocol.Reply.self, from: body)
         } catch let error as DecodingError {
             fds.forEach(SystemCall.close)
-            throw WeightImageProtocolError.malformedMessage(problem: WeightImageManifest.describe(error))
+            throw WeightImageProtocolError.malformedMessage(problem: DecodingProblem(error).description)
         } catch {
             fds.forEach(SystemCall.close)
             throw WeightImageProtocolError.malformedMessage(problem: "reply is not JSON")

@@ -156,7 +156,7 @@ public struct PipelineConfig: Codable, Equatable, Sendable {
         } catch let DecodingError.keyNotFound(key, _) {
             throw PipelineError("pipeline setting \"\(key.stringValue)\" is missing")
         } catch let error as DecodingError {
-            throw PipelineError("\(source): not a valid pipeline config: \(JSONLines.describe(error))")
+            throw PipelineError("\(source): not a valid pipeline config: \(DecodingProblem(error).description)")
         }
     }
 

@@ -206,11 +206,11 @@ final class WeightImageTests: XCTestCase {
         var json = try JSONSerialization.jsonObject(with: image.manifest.jsonData()) as! [String: Any]
         json["dtype"] = "f8"
         let error = describe { _ = try WeightImageManifest.decode(try JSONSerialization.data(withJSONObject: json), image: "tiny") }
-        XCTAssertEqual(error, "weight image 'tiny': bad manifest: field 'dtype': unknown element type 'f8' (known: f32, bf16)")
+        XCTAssertEqual(error, "weight image 'tiny': bad manifest: field \"dtype\": unknown element type 'f8' (known: f32, bf16)")
         json["dtype"] = "f32"
         json.removeValue(forKey: "sha256")
         XCTAssertEqual(describe { _ = try WeightImageManifest.decode(try JSONSerialization.data(withJSONObject: json), image: "tiny") },
-                       "weight image 'tiny': bad manifest: missing field 'sha256'")
+                       "weight image 'tiny': bad manifest: missing field \"sha256\"")
         let decoded = try WeightImageManifest.decode(image.manifest.jsonData(), image: "tiny")
         XCTAssertEqual(decoded, image.manifest)
     }
