@@ -5,6 +5,7 @@ import Reward
 import Transformer
 import WeightImage
 import WireProtocol
+import TestSupport
 import XCTest
 
 /// srppod in this process on real Unix sockets, used through the Swift client: answers against the

@@ -36,14 +36,6 @@ func tinyRequests(count: Int, seed: UInt64) -> [(prompt: [Int32], response: [Int
     }
 }
 
-/// A temporary folder removed when the test ends.
-func temporaryFolder(_ test: XCTestCase) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("srppod-\(getpid())-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
-}
-
 /// An srppod running in this process on sockets in `folder`, stopped when the test ends.
 final class RunningDaemon {
     let daemon: ScoringDaemon

@@ -2,19 +2,14 @@ import Daemon
 import Foundation
 import Tokenizer
 import WireProtocol
+import TestSupport
 import XCTest
 
 /// Text requests with SmolLM2's tokenizer: score items follow `PromptResponseEncoder.encodePair` (the
 /// rule of `srppo score`), and OpenRLHF queries are split into the same prompt and response ids.
 final class TextCodecTests: XCTestCase {
     private func codec() throws -> TextCodec {
-        let environment = ProcessInfo.processInfo.environment
-        let cache = environment["SRPPO_CACHE"] ?? NSHomeDirectory() + "/.cache/srppo"
-        let marker = (try? String(contentsOfFile: cache + "/smollm2.path", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let path = environment["SRPPO_SMOLLM2"] ?? marker, FileManager.default.fileExists(atPath: path) else {
-            if environment["CI"] != nil { XCTFail("SmolLM2 model missing: scripts/setup.sh should have downloaded it") }
-            throw XCTSkip("SmolLM2 not downloaded (scripts/setup.sh)")
-        }
+        guard let path = smolLM2Path() else { throw XCTSkip("SmolLM2 not downloaded (scripts/setup.sh)") }
         let encoder = try PromptResponseEncoder(tokenizer: try BPETokenizer(modelPath: path))
         return TextCodec(encoder: encoder, source: path, modelEOS: [2])
     }

@@ -44,10 +44,4 @@ public enum TinyModels {
         var rng = SeededGenerator(seed: seed)
         return (0..<count).map { _ in Int32(rng.next() % UInt64(vocab)) }
     }
-
-    public static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "srppo-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ModelFiles
+import TestSupport
 import Tokenizer
 import XCTest
 
@@ -17,7 +18,7 @@ final class LoadingTests: XCTestCase {
             definition.chatTemplate = KnownChatTemplates.chatML
             definition.maxLength = 2048
             let original = try BPETokenizer(definition: definition)
-            let folder = try temporaryDirectory(self)
+            let folder = try temporaryFolder(self)
             try original.writeHuggingFaceFiles(to: folder)
             let reloaded = try BPETokenizer(huggingFaceFolder: folder)
 
@@ -59,7 +60,7 @@ final class LoadingTests: XCTestCase {
     }
 
     func testMalformedTokenizerJSONGivesTypedErrors() throws {
-        let folder = try temporaryDirectory(self)
+        let folder = try temporaryFolder(self)
         let path = folder + "/tokenizer.json"
         func load(_ json: String) -> TokenizerError? {
             FileManager.default.createFile(atPath: path, contents: Data(json.utf8))

@@ -35,26 +35,6 @@ func pieces(of text: String, _ kind: PreTokenizerKind) -> [String] {
     kind.pieces(of: text)
 }
 
-/// The real SmolLM2 GGUF from scripts/setup.sh, or nil (a skip, except under CI).
-func smolLM2Path() -> String? {
-    let environment = ProcessInfo.processInfo.environment
-    var path = environment["SRPPO_SMOLLM2"]
-    if path == nil {
-        let cache = environment["SRPPO_CACHE"] ?? NSHomeDirectory() + "/.cache/srppo"
-        path = (try? String(contentsOfFile: cache + "/smollm2.path", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-    if let path, FileManager.default.fileExists(atPath: path) { return path }
-    if environment["CI"] != nil { XCTFail("SmolLM2 model missing: scripts/setup.sh should have downloaded it") }
-    return nil
-}
-
-/// A temporary directory, removed at the end of the test.
-func temporaryDirectory(_ test: XCTestCase) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(getpid())-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
-}
 
 /// The error `body` throws, as a TokenizerError (nil when it throws nothing or something else).
 func tokenizerError(_ body: () throws -> Void) -> TokenizerError? {

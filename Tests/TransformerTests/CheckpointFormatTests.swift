@@ -10,7 +10,7 @@ import XCTest
 final class CheckpointFormatTests: XCTestCase {
     var directory: String!
 
-    override func setUpWithError() throws { directory = try TinyModels.temporaryDirectory() }
+    override func setUpWithError() throws { directory = try temporaryFolder(self) }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
 
     private func scores(_ model: LlamaModel) throws -> [Float] {

@@ -42,7 +42,7 @@ final class LoRATests: XCTestCase {
     func testSaveAndLoadRoundTripWithPEFTNames() throws {
         let c = TinyModels.config()
         let lora = adapters(c, targets: [.q, .v, .down])
-        let folder = try TinyModels.temporaryDirectory()
+        let folder = try temporaryFolder(self)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try lora.save(to: folder)
         let again = LoRAAdapters(config: lora.config, model: c, seed: 99)

@@ -2,6 +2,7 @@ import CLinux
 import Foundation
 import Transformer
 import WeightImage
+import TestSupport
 import XCTest
 
 /// The hand-out protocol over a real Unix socket, with the server on its own threads. Raw requests are
@@ -16,7 +17,7 @@ final class ProtocolTests: XCTestCase {
     override func setUpWithError() throws {
         model = tinyModel()
         image = try WeightImage(name: "tiny", model: model, hugePages: .off)
-        socketPath = try temporaryDirectory(self) + "/weights.sock"
+        socketPath = try temporaryFolder(self) + "/weights.sock"
         listening = try UnixSocket.listen(path: socketPath)
     }
 

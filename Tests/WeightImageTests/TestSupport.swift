@@ -17,32 +17,11 @@ func tinyModel(seed: UInt64 = 1) -> LlamaModel {
 let tinyRequests = [ScoringRequest(tokens: [1, 5, 9, 13, 2, 7], firstScored: 2),
                     ScoringRequest(tokens: [3, 96, 0, 44], firstScored: 1)]
 
-/// The path of the real SmolLM2 GGUF from scripts/setup.sh, or nil (a skip, except under CI).
-func smolLM2Path() throws -> String? {
-    let environment = ProcessInfo.processInfo.environment
-    var path = environment["SRPPO_SMOLLM2"]
-    if path == nil {
-        let cache = environment["SRPPO_CACHE"] ?? NSHomeDirectory() + "/.cache/srppo"
-        path = (try? String(contentsOfFile: cache + "/smollm2.path", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-    if let path, FileManager.default.fileExists(atPath: path) { return path }
-    if environment["CI"] != nil { XCTFail("SmolLM2 model missing: scripts/setup.sh should have downloaded it") }
-    return nil
-}
-
 /// errno of a raw mmap of `fd`, or 0 when it succeeded (the mapping is removed again).
 func mmapErrno(_ fd: Int32, bytes: Int, protection: Int32, flags: Int32) -> Int32 {
     guard let base = mmap(nil, bytes, protection, flags, fd, 0), base != MAP_FAILED else { return errno }
     munmap(base, bytes)
     return 0
-}
-
-/// A temporary directory for sockets and files, removed at the end of the test.
-func temporaryDirectory(_ test: XCTestCase) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("wi-\(getpid())-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
 }
 
 /// The encoding of an error for comparisons in messages.

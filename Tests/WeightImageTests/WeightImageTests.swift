@@ -3,6 +3,7 @@ import Foundation
 import ModelFiles
 import Transformer
 import WeightImage
+import TestSupport
 import XCTest
 
 func bitPatterns(_ values: [[Float]]) -> [[UInt32]] { values.map { $0.map(\.bitPattern) } }
@@ -81,7 +82,7 @@ final class WeightImageTests: XCTestCase {
     }
 
     func testSmolLM2AttachedImagesScoreBitForBitInF32AndBF16() throws {
-        guard let path = try smolLM2Path() else { throw XCTSkip("SmolLM2 model not downloaded (run scripts/setup.sh)") }
+        guard let path = smolLM2Path() else { throw XCTSkip("SmolLM2 model not downloaded (run scripts/setup.sh)") }
         let loaded = try ModelLoader.load(path: path)
         let requests = [ScoringRequest(tokens: [1, 9690, 28, 2641, 314, 253, 1345, 30, 2], firstScored: 3),
                         ScoringRequest(tokens: [1, 504, 3458, 282, 4649, 314], firstScored: 1)]
@@ -143,7 +144,7 @@ final class WeightImageTests: XCTestCase {
     }
 
     func testBF16ImageFilesRoundTripAndKeepTheirDType() throws {
-        let directory = try temporaryDirectory(self)
+        let directory = try temporaryFolder(self)
         let image = try WeightImage(name: "tiny", model: tinyModel(), dtype: .bf16, hugePages: .off)
         let path = directory + "/tiny-bf16.srppo-image"
         try WeightImageFile.write(image, to: path)
@@ -254,7 +255,7 @@ final class WeightImageTests: XCTestCase {
     // MARK: Image files
 
     func testImageFileRoundTripsAndDetectsCorruption() throws {
-        let directory = try temporaryDirectory(self)
+        let directory = try temporaryFolder(self)
         let model = tinyModel()
         let image = try WeightImage(name: "tiny", model: model, hugePages: .off)
         let path = directory + "/tiny.srppo-image"
