@@ -83,11 +83,11 @@ public struct PPOConfig: Codable, Equatable, Sendable {
         guard temperature.isFinite, temperature >= SamplingParameters.minimumTemperature else {
             throw fail("temperature must be positive (PPO samples from softmax(logits / T)), got \(temperature)")
         }
-        // Ratios, the KL estimate and the old log-probs are taken in the sampling distribution;
-        // top-p leaves tokens out of it, and nothing here accounts for that (nor does TRL or OpenRLHF).
-        if let step = savePolicyAt.first(where: { !(1...steps).contains($0) }) {
+        if let step = savePolicyAt.first(where: { $0 < 1 || $0 > steps }) {
             throw fail("save-policy-at \(step): the run has steps 1 to \(steps)")
         }
+        // Ratios, the KL estimate and the old log-probs are taken in the sampling distribution;
+        // top-p leaves tokens out of it, and nothing here accounts for that (nor does TRL or OpenRLHF).
         guard topP == 1 else {
             throw fail("top-p \(topP): PPO cannot account for nucleus truncation in its ratios and KL; sample with --temperature only (top-p 1)")
         }
