@@ -19,9 +19,15 @@ public enum SignalThread {
         let readEnd = fds[0]
         let thread = Thread {
             var number: UInt8 = 0
-            while (try? SystemCall.retrying("read signal pipe") { read(readEnd, &number, 1) }) == 1 {
-                handle(Int32(number))
+            let reason: String
+            do {
+                while try SystemCall.retrying("read signal pipe", { read(readEnd, &number, 1) }) == 1 { handle(Int32(number)) }
+                reason = "the signal pipe was closed"
+            } catch {
+                reason = "\(error)"
             }
+            // Never seen here, but a server that silently stopped reacting to SIGTERM would be worse.
+            FileHandle.standardError.write(Data("\(threadName): signals are no longer handled: \(reason)\n".utf8))
         }
         thread.name = threadName
         thread.start()

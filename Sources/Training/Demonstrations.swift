@@ -78,14 +78,14 @@ public enum DataLoader {
     /// Reads the records of a JSONL file (blank lines skipped), with their line numbers.
     public static func records(path: String, maxBytes: Int = 1 << 30) throws -> [(line: Int, record: DataRecord)] {
         let result = try JSONLines.read(path, maxBytes: maxBytes).map { ($0.number, try $0.decode(DataRecord.self)) }
-        if result.isEmpty { throw TrainingError.badData(path: path, line: 0, problem: "no records") }
+        if result.isEmpty { throw JSONLinesError(source: path, line: nil, problem: "no records") }
         return result
     }
 
     /// Demonstrations: every record needs a prompt and a non-empty response.
     public static func demonstrations(path: String, encoder: RecordEncoder?, limits: Limits) throws -> [TokenizedExample] {
         try records(path: path).map { line, record in
-            func fail(_ problem: String) -> TrainingError { .badData(path: path, line: line, problem: problem) }
+            func fail(_ problem: String) -> JSONLinesError { JSONLinesError(source: path, line: line, problem: problem) }
             let prompt: [Int32], response: [Int32]
             if let p = record.promptIDs, let r = record.responseIDs {
                 prompt = p
@@ -112,7 +112,7 @@ public enum DataLoader {
     /// Prompts for PPO: every record needs a prompt; a response, if present, is ignored.
     public static func prompts(path: String, encoder: RecordEncoder?, limits: Limits) throws -> [TokenizedExample] {
         try records(path: path).map { line, record in
-            func fail(_ problem: String) -> TrainingError { .badData(path: path, line: line, problem: problem) }
+            func fail(_ problem: String) -> JSONLinesError { JSONLinesError(source: path, line: line, problem: problem) }
             let prompt: [Int32]
             if let p = record.promptIDs {
                 prompt = p
@@ -130,7 +130,7 @@ public enum DataLoader {
         }
     }
 
-    private static func check(prompt: [Int32], response: [Int32], limits: Limits, fail: (String) -> TrainingError,
+    private static func check(prompt: [Int32], response: [Int32], limits: Limits, fail: (String) -> JSONLinesError,
                               responseRequired: Bool = true) throws {
         if prompt.isEmpty { throw fail("empty prompt: at least one prompt token is needed") }
         if responseRequired && response.isEmpty { throw fail("empty response") }

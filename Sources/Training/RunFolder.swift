@@ -199,7 +199,6 @@ public struct ProgressLine {
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
-    case badData(path: String, line: Int, problem: String)
     case badRun(path: String, problem: String)
     case resumeMismatch(String)
     /// A setting the trainer cannot honour.
@@ -208,7 +207,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .badConfig(problem): return "invalid setting: \(problem)"
-        case let .badData(path, line, problem): return "\(path):\(line): \(problem)"
         case let .badRun(path, problem): return "\(path): \(problem)"
         case let .resumeMismatch(problem): return "cannot resume: \(problem)"
         }

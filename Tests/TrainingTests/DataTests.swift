@@ -32,6 +32,6 @@ final class DataTests: XCTestCase {
                        "FILE:1: too long for the context: 11 tokens, the limit is 10")
         XCTAssertEqual(load(#"{"prompt_ids":[1.5],"response_ids":[2]}"#), "FILE:1: field \"prompt_ids\": element 0 (1.5) is not an integer token id")
         XCTAssertEqual(load(#"{"prompt_ids":"1 2","response_ids":[2]}"#), "FILE:1: field \"prompt_ids\": expected an array")
-        XCTAssertEqual(load(""), "FILE:0: no records")
+        XCTAssertEqual(load(""), "FILE: no records")
     }
 }
