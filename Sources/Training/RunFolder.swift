@@ -28,6 +28,32 @@ public final class RunFolder {
         try AtomicFile.write(encoder.encode(config), to: path + "/" + name)
     }
 
+    /// Settings from a JSON file given to a new run (`--config`); `kind` names them in errors ("SFT").
+    public static func settings<C: Decodable>(_ type: C.Type, file: String, kind: String) throws -> C {
+        guard let data = FileManager.default.contents(atPath: file) else { throw TrainingError.badRun(path: file, problem: "cannot read file") }
+        do { return try JSONDecoder().decode(type, from: data) } catch {
+            throw TrainingError.badRun(path: file, problem: "not a valid \(kind) config: \(error)")
+        }
+    }
+
+    /// A new run starts in a folder without checkpoints: continuing one is `--resume`'s job.
+    public func requireNoCheckpoints() throws {
+        guard checkpoints().isEmpty else { throw TrainingError.hasCheckpoints(path: path) }
+    }
+
+    /// Demonstrations as `srppo score` input ({"source","prompt_ids","response_ids"} per line),
+    /// written atomically to `name` in the folder: the held-out split, whose mean negative log-prob
+    /// per response token is the eval loss.
+    public func writeScoreInput(_ examples: [TokenizedExample], name: String) throws {
+        var text = ""
+        for example in examples {
+            let object: [String: Any] = ["source": example.source, "prompt_ids": example.prompt.map(Int.init),
+                                         "response_ids": example.response.map(Int.init)]
+            text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path + "/" + name), options: .atomic)
+    }
+
     public func loadConfig<C: Decodable>(_ type: C.Type, name: String = "run-config.json") throws -> C {
         let file = path + "/" + name
         guard let data = FileManager.default.contents(atPath: file) else {
@@ -201,6 +227,8 @@ public struct ProgressLine {
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case badRun(path: String, problem: String)
     case resumeMismatch(String)
+    /// A new run in a folder that has checkpoints.
+    case hasCheckpoints(path: String)
     /// A setting the trainer cannot honour.
     case badConfig(String)
 
@@ -209,6 +237,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case let .badConfig(problem): return "invalid setting: \(problem)"
         case let .badRun(path, problem): return "\(path): \(problem)"
         case let .resumeMismatch(problem): return "cannot resume: \(problem)"
+        case let .hasCheckpoints(path): return "\(path) already has checkpoints: use --resume to continue it, or another --out"
         }
     }
 }

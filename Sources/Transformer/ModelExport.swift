@@ -72,3 +72,25 @@ public enum GGUFExport {
         try writer.write(to: path)
     }
 }
+
+/// `srppo export`: the output format follows the path — one ending in .gguf is a GGUF file for
+/// llama.cpp (with the `tokenizer.*` metadata of a GGUF source copied), anything else a Hugging Face
+/// folder (config.json + model.safetensors) that transformers loads.
+public enum ModelExport {
+    /// Storage type of the weight matrices.
+    public enum MatrixType: String, CaseIterable, Sendable { case f32, f16, bf16 }
+
+    public static func save(_ loaded: LoadedModel, to out: String, matrices: MatrixType) throws {
+        if out.hasSuffix(".gguf") {
+            var tokenizerKeys: [(String, GGUFValue)] = []
+            if case let .gguf(file) = loaded.source {
+                tokenizerKeys = file.metadataKeys.filter { $0.hasPrefix("tokenizer.") }.map { ($0, file.metadata[$0]!) }
+            }
+            let type: GGMLType = switch matrices { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
+            try GGUFExport.save(loaded.model, to: out, type: type, extraMetadata: tokenizerKeys)
+        } else {
+            let type: SafetensorsDType = switch matrices { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
+            try HuggingFaceExport.save(loaded.model, to: out, dtype: type)
+        }
+    }
+}

@@ -3,7 +3,6 @@ import Evaluation
 import Foundation
 import ModelFiles
 import Tensor
-import Tokenizer
 import Training
 import Transformer
 
@@ -95,19 +94,12 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let scorer = try CLI.orExit { try EvalCommand.scorer(punktDirectory: punkt) }
+        let scorer = try CLI.orExit { try IFEvalScorer(punktDirectory: punkt) }
         if let model {
             try runModel(model, scorer: scorer)
             return
         }
-        var jobs: [EvaluationJob] = []
-        for path in responses {
-            let lines = try CLI.orExit { try JSONLines.read(path) }
-            let set = try CLI.orExit { try EvalInput.parseSet(name: EvalInput.setName(path), lines: lines) }
-            let field = responseField
-            let stored = try CLI.orExit { try lines.map { try EvalInput.response(in: $0, field: field) } }
-            jobs.append(EvaluationJob(set: set, lines: lines) { _ in stored })
-        }
+        let jobs = try responses.map { path in try CLI.orExit { try EvaluationJob.storedResponses(in: path, field: responseField) } }
         try EvalCommand.evaluate(jobs, scorer: scorer, metadata: ["responses": "from files"], output: output, details: details)
     }
 
@@ -115,62 +107,28 @@ struct EvalCommand: ParsableCommand {
     private func runModel(_ path: String, scorer: IFEvalScorer) throws {
         threading.apply()
         let loaded = try CLI.orExit { try ModelLoader.load(path: path) }
-        let tokenizer = try CLI.orExit { () throws -> BPETokenizer in
-            guard let tokenizer = try TextEncoding.tokenizer(for: loaded) else {
-                throw CLI.Failure(description: "\(path): the model has no tokenizer, and evaluation works on text")
-            }
-            return tokenizer
+        let responder = try CLI.orExit {
+            try EvaluationResponder(loaded, path: path, chat: promptFormat == "chat", sampling: SamplingParameters(temperature: temperature, topP: topP),
+                                    maxNewTokens: maxNewTokens, firstSeed: seed, batchSize: batchSize)
         }
-        let encoder = try CLI.orExit { try PromptResponseEncoder(tokenizer: tokenizer) }
-        if promptFormat == "chat" { _ = try CLI.orExit { try encoder.chatTemplate() } }
-        let config = loaded.model.config
-        let endTokens = TextEncoding.endTokens(of: loaded.model, encoder: encoder)
-        let sampling = SamplingParameters(temperature: temperature, topP: topP)
-        let chat = promptFormat == "chat", maxNew = maxNewTokens, firstSeed = seed, batch = batchSize
-        var generation: [String: GenerationSummary] = [:]
-        var jobs: [EvaluationJob] = []
-        for file in sets {
-            let lines = try CLI.orExit { try JSONLines.read(file) }
-            let set = try CLI.orExit { try EvalInput.parseSet(name: EvalInput.setName(file), lines: lines) }
-            jobs.append(EvaluationJob(set: set, lines: lines) { prompts in
-                let requests = try prompts.enumerated().map { i, text -> GenerationRequest in
-                    let ids = chat ? try encoder.encodePrompt(messages: [ChatMessage(role: "user", content: text)]) : encoder.encodePrompt(text)
-                    let request = GenerationRequest(prompt: ids, maxNewTokens: maxNew, sampling: sampling, seed: firstSeed &+ UInt64(i),
-                                                    endTokens: endTokens)
-                    do { try request.validate(for: config) } catch { throw RowError(index: i, underlying: error) }
-                    return request
+        let jobs = try sets.map { file in
+            try CLI.orExit {
+                try EvaluationJob(file: file) { set, prompts in
+                    let started = Date()
+                    let (responses, tokens) = try responder.respond(set: set.name, prompts: prompts)
+                    FileHandle.standardError.write(Data(String(format: "eval: %@: %d responses, %d tokens in %.1f s\n", set.name,
+                                                               responses.count, tokens, Date().timeIntervalSince(started)).utf8))
+                    return responses
                 }
-                let started = Date()
-                let results = try Generator(model: loaded.model, maxBatch: batch).generate(requests)
-                let tokens = results.map(\.tokens.count)
-                generation[set.name] = GenerationSummary(tokens: tokens, endedWithEOS: results.map { $0.finishReason == .eos },
-                                                         firstSeed: firstSeed)
-                FileHandle.standardError.write(Data(String(format: "eval: %@: %d responses, %d tokens in %.1f s\n", set.name,
-                                                           results.count, tokens.reduce(0, +), Date().timeIntervalSince(started)).utf8))
-                return results.map { tokenizer.decode($0.tokens, skippingSpecialTokens: true) }
-            })
-        }
-        var nllResults: [NLLResult] = []
-        for file in nll {
-            let examples = try CLI.orExit {
-                try DataLoader.demonstrations(path: file, encoder: TokenizerRecordEncoder(encoder: encoder),
-                                              limits: .init(vocabularySize: config.vocabSize, maxLength: config.maxPositions))
             }
-            let mean = try CLI.orExit { try SFTTrainer.meanNegativeLogLikelihood(loaded.model, examples, batchSize: batch) }
-            nllResults.append(NLLResult(name: EvalInput.setName(file), examples: examples.count,
-                                        tokens: examples.reduce(0) { $0 + $1.response.count }, meanNLL: mean))
         }
+        let nllResults = try nll.map { file in try CLI.orExit { try responder.negativeLogLikelihood(of: file) } }
         var metadata = ["model": path, "prompt_format": promptFormat, "max_new_tokens": "\(maxNewTokens)",
                         "seeds": "row i uses \(seed) + i"]
         metadata["decoding"] = temperature == 0 ? "greedy" : "temperature \(temperature), top-p \(topP)"
         try EvalCommand.evaluate(jobs, scorer: scorer, metadata: metadata, output: output, details: details, nll: nllResults) { result in
-            result.generation = generation[result.name]
+            result.generation = responder.generation[result.name]
         }
-    }
-
-    static func scorer(punktDirectory: String?) throws -> IFEvalScorer {
-        guard let punktDirectory else { return IFEvalScorer() }
-        return IFEvalScorer(sentenceSplitter: SentenceSplitter(parameters: try PunktParameters(directory: punktDirectory)))
     }
 
     /// Validates every set, produces and scores the responses, prints the table and writes the
@@ -179,17 +137,17 @@ struct EvalCommand: ParsableCommand {
                          output: String?, details: String?, nll: [NLLResult] = [],
                          annotate: (inout SetResult) -> Void = { _ in }) throws {
         for job in jobs {
-            try CLI.orExit { try job.withLineNumbers { try Evaluator.validate(job.set, scorer: scorer) } }
+            try CLI.orExit { try job.validate(scorer: scorer) }
         }
         var results = EvaluationResults(metadata: metadata, nll: nll.isEmpty ? nil : nll)
         let detailWriter = try details.map { path in try CLI.orExit { try JSONLines.Writer(path: path) } }
         for job in jobs {
-            var (result, rows) = try CLI.orExit { try job.withLineNumbers { try Evaluator.evaluate(job.set, scorer: scorer, respond: job.respond) } }
+            var (result, rows) = try CLI.orExit { try job.evaluate(scorer: scorer) }
             annotate(&result)
             results.sets.append(result)
             if let detailWriter {
                 for row in rows {
-                    try CLI.orExit { try detailWriter.write(EvalInput.detailObject(set: job.set.name, row: row)) }
+                    try CLI.orExit { try detailWriter.write(EvaluationInput.detailObject(set: job.set.name, row: row)) }
                 }
             }
         }
@@ -201,62 +159,5 @@ struct EvalCommand: ParsableCommand {
                 }
             }
         }
-    }
-}
-
-/// One set to evaluate, with the lines it came from (for error messages) and where its responses
-/// come from.
-struct EvaluationJob {
-    let set: EvaluationSet
-    let lines: [JSONLines.Line]
-    let respond: ([String]) throws -> [String]
-
-    /// Runs `body`, turning a row error into "file:line: problem".
-    func withLineNumbers<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as RowError where error.index < lines.count {
-            throw lines[error.index].error("\(error.underlying)")
-        }
-    }
-}
-
-/// Reading evaluation sets from JSONL lines.
-enum EvalInput {
-    /// "runs/x/eval_ood.responses.jsonl" → "eval_ood".
-    static func setName(_ path: String) -> String {
-        let file = (path as NSString).lastPathComponent
-        return String(file.split(separator: ".").first ?? Substring(file))
-    }
-
-    /// An IFEval set when the first row has "instruction_id_list", a GSM8K set when it has
-    /// "question"; every row must then be of that kind.
-    static func parseSet(name: String, lines: [JSONLines.Line]) throws -> EvaluationSet {
-        guard let first = lines.first else { throw CLI.Failure(description: "\(name): no rows") }
-        let probe = (try? JSONSerialization.jsonObject(with: first.data)) as? [String: Any] ?? [:]
-        if probe["instruction_id_list"] != nil {
-            return .ifeval(name: name, rows: try lines.map { try $0.decode(IFEvalRow.self) })
-        }
-        if probe["question"] != nil {
-            return .gsm8k(name: name, rows: try lines.map { try $0.decode(GSM8KRow.self) })
-        }
-        throw first.error("neither an IFEval row (\"instruction_id_list\") nor a GSM8K row (\"question\")")
-    }
-
-    /// The string in `field` of a row.
-    static func response(in line: JSONLines.Line, field: String) throws -> String {
-        guard let object = (try? JSONSerialization.jsonObject(with: line.data)) as? [String: Any] else {
-            throw line.error("not a JSON object")
-        }
-        guard let value = object[field] else { throw line.error("missing field \"\(field)\"") }
-        guard let text = value as? String else { throw line.error("field \"\(field)\" is not a string") }
-        return text
-    }
-
-    static func detailObject(set: String, row: RowResult) throws -> [String: Any] {
-        let data = try JSONEncoder().encode(row)
-        var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        object["set"] = set
-        return object
     }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import ModelFiles
 import Transformer
 
 struct ExportCommand: ParsableCommand {
@@ -18,8 +17,6 @@ struct ExportCommand: ParsableCommand {
         """
     )
 
-    enum DType: String, ExpressibleByArgument, CaseIterable { case f32, f16, bf16 }
-
     @Option(help: "Model: a GGUF file, a safetensors file or a Hugging Face model folder.")
     var model: String
 
@@ -27,22 +24,13 @@ struct ExportCommand: ParsableCommand {
     var out: String
 
     @Option(help: "Storage type of the weight matrices: f32, f16 or bf16.")
-    var dtype: DType = .f32
+    var dtype: ModelExport.MatrixType = .f32
 
     func run() throws {
         try CLI.orExit {
-            let loaded = try ModelLoader.load(path: model)
-            if out.hasSuffix(".gguf") {
-                var tokenizerKeys: [(String, GGUFValue)] = []
-                if case let .gguf(file) = loaded.source {
-                    tokenizerKeys = file.metadataKeys.filter { $0.hasPrefix("tokenizer.") }.map { ($0, file.metadata[$0]!) }
-                }
-                let type: GGMLType = switch dtype { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
-                try GGUFExport.save(loaded.model, to: out, type: type, extraMetadata: tokenizerKeys)
-            } else {
-                let type: SafetensorsDType = switch dtype { case .f32: .f32; case .f16: .f16; case .bf16: .bf16 }
-                try HuggingFaceExport.save(loaded.model, to: out, dtype: type)
-            }
+            try ModelExport.save(try ModelLoader.load(path: model), to: out, matrices: dtype)
         }
     }
 }
+
+extension ModelExport.MatrixType: ExpressibleByArgument {}

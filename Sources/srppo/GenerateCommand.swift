@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import ModelFiles
 import Tensor
-import Tokenizer
 import Training
 import Transformer
 
@@ -111,7 +110,9 @@ struct GenerateCommand: ParsableCommand {
                 throw CLI.Failure(description: "--stop needs a tokenizer to see text, and this model has none: use --stop-ids")
             }
             let endTokens = ignoreEos ? [] : TextEncoding.endTokens(of: loaded.model, encoder: tokenizer?.promptResponseEncoder)
-            let requests = try readRequests(config: loaded.model.config, encoder: tokenizer?.encoder, endTokens: endTokens)
+            let requests = try GenerationInput.requests(JSONLines.read(input), config: loaded.model.config, encoder: tokenizer?.encoder,
+                                                        maxNewTokens: maxNewTokens, sampling: sampling, firstSeed: seed,
+                                                        endTokens: endTokens, stopSequences: stopIds.compactMap(parseIds))
             if stream && requests.count != 1 {
                 throw CLI.Failure(description: "--stream prints one generation: the input has \(requests.count) prompts")
             }
@@ -144,113 +145,7 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    private func readRequests(config: LlamaConfig, encoder: RecordEncoder?, endTokens: Set<Int32>) throws -> [GenerationRequest] {
-        let stopSequences = stopIds.compactMap(parseIds)
-        return try JSONLines.read(input).enumerated().map { index, line in
-            let record = try line.decode(DataRecord.self)
-            let options = try line.decode(LineOptions.self)
-            let prompt: [Int32]
-            if let ids = record.promptIDs {
-                prompt = ids
-            } else {
-                guard record.prompt != nil || record.messages != nil else {
-                    throw line.error("missing field: needs \"prompt_ids\", \"prompt\" or \"messages\"")
-                }
-                guard let encoder else { throw line.error("text prompts need a tokenizer, and this model has none: use \"prompt_ids\"") }
-                do { prompt = try encoder.encodePrompt(record) } catch { throw line.error("\(error)") }
-            }
-            let request = GenerationRequest(prompt: prompt, maxNewTokens: maxNewTokens, sampling: sampling,
-                                            seed: options.seed ?? seed &+ UInt64(index), endTokens: endTokens,
-                                            stopSequences: stopSequences)
-            do { try request.validate(for: config) } catch { throw line.error("\(error)") }
-            return request
-        }
-    }
-
-    /// Per-line settings besides the prompt.
-    private struct LineOptions: Decodable {
-        var seed: UInt64?
-
-        enum CodingKeys: String, CodingKey { case seed }
-
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            guard c.contains(.seed) else { return }
-            guard let value = try? c.decode(UInt64.self, forKey: .seed) else {
-                throw DecodingError.typeMismatch(UInt64.self, .init(codingPath: [CodingKeys.seed],
-                                                                    debugDescription: "a seed is a whole number from 0 to \(UInt64.max)"))
-            }
-            seed = value
-        }
-    }
-
     private static func print(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
-    }
-}
-
-/// What generation needs from a model's tokenizer: prompt tokens from text records, and text from
-/// generated tokens, streamed.
-struct GenerationText {
-    let promptResponseEncoder: PromptResponseEncoder
-    var encoder: RecordEncoder { TokenizerRecordEncoder(encoder: promptResponseEncoder) }
-    var tokenizer: BPETokenizer { promptResponseEncoder.tokenizer }
-
-    func decoder() -> StreamingDecoder { tokenizer.streamingDecoder() }
-
-    /// The model's tokenizer, or nil when it has none (generation then works on token ids).
-    static func load(for loaded: LoadedModel, chatTemplateFile: String?) throws -> GenerationText? {
-        try TextEncoding.promptResponseEncoder(for: loaded, chatTemplateFile: chatTemplateFile).map(GenerationText.init)
-    }
-}
-
-/// One sequence's text as its tokens arrive: cut before the first --stop string, and streamed
-/// without ever printing text that a stop string could still claim.
-struct SequenceText {
-    private var decoder: StreamingDecoder
-    private let stops: [String]
-    private var text = ""
-    private var flushed = false
-    /// Where the first stop string starts, once one has appeared.
-    private var cut: String.Index?
-    /// UTF-8 bytes of `text` already handed out by `unprinted`.
-    private var printed = 0
-
-    init(decoder: StreamingDecoder, stops: [String]) {
-        self.decoder = decoder
-        self.stops = stops
-    }
-
-    /// Adds a token's text; returns true when a stop string has appeared.
-    mutating func append(_ token: Int32) -> Bool {
-        text += decoder.append(token)
-        cut = stops.compactMap { text.range(of: $0)?.lowerBound }.min()
-        return cut != nil
-    }
-
-    /// The text not yet handed out that is safe to show: when the sequence is over, all of it up
-    /// to the cut; before, all but the last characters that a stop string could still begin with.
-    mutating func unprinted(final: Bool) -> String {
-        if final { flush() }
-        var end = cut ?? text.endIndex
-        if !final, cut == nil, let longest = stops.map(\.count).max() {
-            end = text.index(text.endIndex, offsetBy: -(longest - 1), limitedBy: text.startIndex) ?? text.startIndex
-        }
-        let start = text.utf8.index(text.startIndex, offsetBy: printed)
-        guard start < end else { return "" }
-        printed = text.utf8.distance(from: text.startIndex, to: end)
-        return String(text[start..<end])
-    }
-
-    /// The whole text, cut before the stop string if one appeared.
-    mutating func final() -> String {
-        flush()
-        return cut.map { String(text[..<$0]) } ?? text
-    }
-
-    private mutating func flush() {
-        if flushed || cut != nil { return }
-        flushed = true
-        text += decoder.finish()
     }
 }

@@ -34,48 +34,12 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try CLI.orExit {
             if let dump, let output {
-                try dumpTensor(named: dump, to: output)
+                let values = try ModelInspection.values(ofTensor: dump, path: path)
+                try AtomicFile.write(values.withUnsafeBytes { Data($0) }, to: output)
             } else {
-                try printSummary()
+                let data = try JSONSerialization.data(withJSONObject: ModelInspection.summary(path: path), options: [.sortedKeys, .withoutEscapingSlashes])
+                FileHandle.standardOutput.write(data + Data("\n".utf8))
             }
         }
-    }
-
-    private func printSummary() throws {
-        var summary: [String: Any] = ["path": path]
-        if path.hasSuffix(".gguf") {
-            let file = try GGUFFile(path: path)
-            summary["format"] = "gguf"
-            summary["gguf_version"] = Int(file.version)
-            summary["metadata_keys"] = file.metadataKeys.count
-            summary["tensors"] = file.tensors.map { ["name": $0.name, "type": $0.type.description, "shape": $0.shape] as [String: Any] }
-        } else {
-            let file = try SafetensorsFile(path: path.hasSuffix(".safetensors") ? path : (path as NSString).appendingPathComponent("model.safetensors"))
-            summary["format"] = "safetensors"
-            summary["tensors"] = file.tensorNames.map { n in
-                let t = file.tensors[n]!
-                return ["name": n, "type": t.dtype.rawValue, "shape": t.shape] as [String: Any]
-            }
-        }
-        let model = try ModelLoader.load(path: path).model
-        let config = try JSONSerialization.jsonObject(with: model.config.huggingFaceJSON())
-        summary["config"] = config
-        summary["parameters"] = model.layout.tensors.reduce(0) { $0 + $1.count }
-        let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes])
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
-    }
-
-    private func dumpTensor(named name: String, to output: String) throws {
-        let values: [Float]
-        if path.hasSuffix(".gguf") {
-            let file = try GGUFFile(path: path)
-            guard let info = file.tensor(named: name) else { throw ModelFileError.missingTensor(path: path, tensor: name) }
-            values = try file.dequantize(info)
-        } else {
-            let file = try SafetensorsFile(path: path)
-            guard let info = file.tensors[name] else { throw ModelFileError.missingTensor(path: path, tensor: name) }
-            values = try file.read(info)
-        }
-        try AtomicFile.write(values.withUnsafeBytes { Data($0) }, to: output)
     }
 }

@@ -1,11 +1,8 @@
 import ArgumentParser
 import Client
 import Foundation
-import Reward
 import Tensor
 import Training
-import Transformer
-import WeightImage
 import WireProtocol
 
 struct PPOCommand: ParsableCommand {
@@ -85,13 +82,14 @@ struct PPOCommand: ParsableCommand {
         try CLI.ranks { ranks in
             let folder = try RunFolder(path: out)
             let runConfig = try resolveConfig(folder)
-            let (scorer, sftModel, start) = try prepare(runConfig)
+            let models = try prepare(runConfig)
+            let sftModel = models.sft
             let textEncoder = try TextEncoding.promptResponseEncoder(for: sftModel)
             let encoder = textEncoder.map(TokenizerRecordEncoder.init)
             let limits = DataLoader.Limits(vocabularySize: sftModel.model.config.vocabSize, maxLength: sftModel.model.config.maxPositions)
             var examples: [TokenizedExample] = []
             for file in runConfig.prompts { examples += try DataLoader.prompts(path: file, encoder: encoder, limits: limits) }
-            let trainer = try PPOTrainer(start: start, prompts: examples, scorer: scorer,
+            let trainer = try PPOTrainer(start: models.start, prompts: examples, scorer: models.scorer,
                                          sampler: KVCacheSampler(maxBatch: generateBatch),
                                          endTokens: TextEncoding.endTokens(of: sftModel.model, encoder: textEncoder),
                                          config: runConfig.ppo, run: folder)
@@ -105,7 +103,7 @@ struct PPOCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("ppo: \(examples.count) prompts, \(runConfig.ppo.steps) steps of \(runConfig.ppo.responsesPerStep) responses\n".utf8))
             }
             let startup = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-            FileHandle.standardError.write(Data("ppo: actor and critic from \(start.origin); start-up \(String(format: "%.3f", startup)) s (command start to first rollout)\n".utf8))
+            FileHandle.standardError.write(Data("ppo: actor and critic from \(models.start.origin); start-up \(String(format: "%.3f", startup)) s (command start to first rollout)\n".utf8))
             try trainer.run(maxSteps: maxSteps)
             if trainer.step == runConfig.ppo.steps, ranks.isLeader {
                 try folder.writeModel { try TextEncoding.saveModel(trainer.actor, tokenizerOf: sftModel, to: $0) }
@@ -114,57 +112,18 @@ struct PPOCommand: ParsableCommand {
         }
     }
 
-    /// PT and SFT scoring, the SFT model (for its tokenizer and end tokens) and where actor and critic
-    /// start: in-process, everything from disk; with a daemon, its scoring and (unless --sft-from-disk)
-    /// its SFT image, which must be the SFT the reward uses.
-    private func prepare(_ runConfig: RunConfig) throws -> (RewardScorer, LoadedModel, PolicyStart) {
+    /// In-process, everything from disk; with a daemon, its scoring and (unless --sft-from-disk) its SFT image.
+    private func prepare(_ runConfig: RunConfig) throws -> PPOModels {
         guard let daemon else {
-            guard let pt = runConfig.pt, let sftPath = runConfig.sft else {
+            guard let pt = runConfig.pt, let sft = runConfig.sft else {
                 throw CLI.Failure(description: "\(out) was started against a daemon: resume it with --daemon SOCKET")
             }
-            let sft = try ModelLoader.load(path: sftPath)
-            let scorer = try EmbeddedScorer(pt: try ModelLoader.load(path: pt).model, sft: sft.model)
-            scorer.sharePrefixes = runConfig.ppo.sharePrefixes
-            return (scorer, sft, .copies(of: sft.model, origin: sftPath))
+            return try PPOModels.inProcess(pt: pt, sft: sft, sharePrefixes: runConfig.ppo.sharePrefixes)
         }
-        let name = client ?? Self.defaultClientName(out: out)
-        let scorer = try DaemonScorer(socketPath: daemon, clientName: name)
-        FileHandle.standardError.write(Data("ppo: scoring through \(daemon) as client \(name)\n".utf8))
-        var local: LoadedModel?
-        if let sftPath = runConfig.sft {
-            // The guard: the reward's SFT is the model the actor starts from.
-            let loaded = try ModelLoader.load(path: sftPath)
-            let hash = WeightImage.contentHash(of: loaded.model, dtype: scorer.sftDType)
-            guard scorer.models.sft == hash else {
-                throw CLI.Failure(description: "the daemon serves SFT \(scorer.models.sft.prefix(12)), but --sft \(sftPath) is \(hash.prefix(12)): the actor must start from the reward's SFT")
-            }
-            if sftFromDisk { return (scorer, loaded, .copies(of: loaded.model, origin: sftPath)) }
-            local = loaded
-        } else if sftFromDisk {
-            throw CLI.Failure(description: "--sft-from-disk needs --sft PATH")
+        return try PPOModels.daemon(socket: daemon, clientName: client ?? PPOModels.defaultClientName(out: out), sft: runConfig.sft,
+                                    sftFromDisk: sftFromDisk, imageSocket: daemonImages) {
+            FileHandle.standardError.write(Data("ppo: \($0)\n".utf8))
         }
-        guard let images = daemonImages ?? scorer.imageSocket else {
-            guard let local, let sftPath = runConfig.sft else {
-                throw CLI.Failure(description: "the daemon at \(daemon) hands out no weight images (srppod --image-socket PATH): give --sft PATH to start actor and critic from disk, or --daemon-images PATH")
-            }
-            FileHandle.standardError.write(Data("ppo: the daemon hands out no weight images: actor and critic start from --sft \(sftPath) on disk\n".utf8))
-            return (scorer, local, .copies(of: local.model, origin: sftPath))
-        }
-        let imageName = scorer.servedSFT.identity.image
-        let received = try WeightImageClient(socketPath: images).fetch(name: imageName, expectedSHA256: scorer.models.sft)
-        let start = try PolicyStart.image(received, origin: "image '\(imageName)' of \(images)")
-        guard let checkpoint = runConfig.sft ?? scorer.servedSFT.source else {
-            throw CLI.Failure(description: "the daemon does not say which checkpoint its SFT came from: give --sft PATH for the tokenizer")
-        }
-        let sftModel = LoadedModel(model: try received.map(mode: .shared).makeModel(), source: try ModelLoader.source(path: checkpoint))
-        return (scorer, sftModel, start)
-    }
-
-    /// ppo-<run folder name>-<pid>, cut to the characters and length the daemon accepts.
-    static func defaultClientName(out: String) -> String {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-        let base = String(URL(fileURLWithPath: out).lastPathComponent.filter(allowed.contains).prefix(40))
-        return "ppo-\(base.isEmpty ? "run" : base)-\(getpid())"
     }
 
     private func resolveConfig(_ folder: RunFolder) throws -> RunConfig {
@@ -177,16 +136,8 @@ struct PPOCommand: ParsableCommand {
         guard pt != nil || daemon != nil, sft != nil || daemon != nil, !prompts.isEmpty else {
             throw CLI.Failure(description: "a new run needs --pt and --sft (or --daemon) and at least one --prompts file (or --resume)")
         }
-        if !folder.checkpoints().isEmpty {
-            throw CLI.Failure(description: "\(out) already has checkpoints: use --resume to continue it, or another --out")
-        }
-        var c = PPOConfig()
-        if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw CLI.Failure(description: "\(config): cannot read file") }
-            do { c = try JSONDecoder().decode(PPOConfig.self, from: data) } catch {
-                throw CLI.Failure(description: "\(config): not a valid PPO config: \(error)")
-            }
-        }
+        try folder.requireNoCheckpoints()
+        var c = try config.map { try RunFolder.settings(PPOConfig.self, file: $0, kind: "PPO") } ?? PPOConfig()
         try settings.apply(to: &c)
         return RunConfig(pt: pt, sft: sft, prompts: prompts, ppo: c)
     }

@@ -68,20 +68,9 @@ struct RewardCommand: ParsableCommand {
         }
     }
 
-    /// Id lines go as ids; text and chat lines go as text, encoded by the daemon with the same rule.
+    /// Scores through srppod, which encodes text lines itself.
     private func scoreThroughDaemon(_ lines: [JSONLines.Line]) throws -> [ScoreResult] {
-        let items = try lines.map { line -> ScoreItem in
-            guard ScoreInput.isText(line) else {
-                let pair = try ScoreInput.parse(line)
-                return ScoreItem(promptIDs: pair.promptIDs.map(Int.init), responseIDs: pair.responseIDs.map(Int.init))
-            }
-            let record = try line.decode(DataRecord.self)
-            var item = ScoreItem(messages: record.messages ?? [],
-                                 response: record.response)
-            if record.messages == nil { item.messages = nil }
-            item.prompt = record.prompt
-            return item
-        }
+        let items = try lines.map(ScoreItem.init)
         let scorer = try DaemonScorer(socketPath: daemon!, clientName: client ?? "srppo-reward-\(getpid())", retryBudget: 10)
         return try scorer.scoreItems(items)
     }
@@ -102,8 +91,6 @@ struct RewardCommand: ParsableCommand {
         let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
         for model in [ptModel, sftModel] { model.weightPrecision = WeightPrecision(rawValue: dtype)! }
         scorer.sharePrefixes = sharePrefixes
-        return zip(requests, try scorer.score(requests)).map { request, scores in
-            ScoreResult(ptLogprobs: scores.pt, sftLogprobs: scores.sft, truncated: !(request.response.last.map(endTokens.contains) ?? false))
-        }
+        return try scorer.scoreResults(requests, endTokens: endTokens)
     }
 }

@@ -3,8 +3,6 @@ import Client
 import Evaluation
 import Foundation
 import ModelFiles
-import Reward
-import Tensor
 import Training
 import Transformer
 
@@ -53,29 +51,10 @@ struct RewardSanityCommand: ParsableCommand {
             let config = sftModel.config
             let examples = try DataLoader.demonstrations(path: data, encoder: TokenizerRecordEncoder(encoder: encoder),
                                                          limits: .init(vocabularySize: config.vocabSize, maxLength: config.maxPositions))
-            guard examples.count >= 2 else { throw CLI.Failure(description: "\(data): needs at least 2 demonstrations (one to shuffle against)") }
-            let endTokens = TextEncoding.endTokens(of: sftModel, encoder: encoder)
-            // PPO's own sampler, at temperature 1.
-            func samples(_ model: LlamaModel) throws -> [[Int32]] {
-                try KVCacheSampler().sample(model, prompts: examples.map(\.prompt), seeds: examples.indices.map { seed &+ UInt64($0) },
-                                            maxNewTokens: maxNewTokens, temperature: 1, endTokens: endTokens).map(\.tokens)
-            }
-            var responses: [(RewardSanity.Kind, [[Int32]])] = [(.reference, examples.map(\.response)),
-                                                  (.shuffled, examples.indices.map { examples[($0 + 1) % examples.count].response })]
-            responses.append((.pt, try samples(ptModel)))
-            responses.append((.sft, try samples(sftModel)))
-            let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
-            var rows: [RewardSanity.Row] = []
-            for (kind, answers) in responses {
-                let scores = try scorer.score(zip(examples, answers).map { RewardRequest(prompt: $0.prompt, response: $1) })
-                for (i, (answer, s)) in zip(answers, scores).enumerated() {
-                    let ended = answer.last.map(endTokens.contains) ?? false
-                    // The coherent reward's own sum (every placement reports it, truncated or not).
-                    let reward = CoherentReward().compute(sft: s.sft, pt: s.pt, endedWithEOS: ended).sum
-                    rows.append(RewardSanity.Row(index: i, kind: kind, reward: reward, tokens: answer.count, ended: ended))
-                }
-            }
-            let results = RewardSanity.summarize(rows, data: data)
+            let results = try RewardSanity.measure(examples, data: data, pt: ptModel, sft: sftModel,
+                                                   scorer: try EmbeddedScorer(pt: ptModel, sft: sftModel),
+                                                   endTokens: TextEncoding.endTokens(of: sftModel, encoder: encoder),
+                                                   maxNewTokens: maxNewTokens, seed: seed)
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(encoderJSON.encode(results), to: output)

@@ -70,7 +70,7 @@ struct SFTCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("sft: resuming \(out) at step \(step)/\(trainer.totalSteps)\n".utf8))
             } else if ranks.isLeader {
                 try folder.saveConfig(runConfig)
-                try Self.writeHeldOut(trainer.heldOut, to: folder.path + "/heldout.jsonl")
+                try folder.writeScoreInput(trainer.heldOut, name: "heldout.jsonl")
                 FileHandle.standardError.write(Data(
                     "sft: \(trainer.train.count) training and \(trainer.heldOut.count) held-out demonstrations, \(trainer.totalSteps) steps\n".utf8))
             }
@@ -93,32 +93,10 @@ struct SFTCommand: ParsableCommand {
             return saved
         }
         guard let model, let data else { throw CLI.Failure(description: "a new run needs --model and --data (or --resume)") }
-        if !folder.checkpoints().isEmpty {
-            throw CLI.Failure(description: "\(out) already has checkpoints: use --resume to continue it, or another --out")
-        }
-        var sft = SFTConfig()
-        if let config {
-            guard let contents = FileManager.default.contents(atPath: config) else { throw CLI.Failure(description: "\(config): cannot read file") }
-            do { sft = try JSONDecoder().decode(SFTConfig.self, from: contents) } catch {
-                throw CLI.Failure(description: "\(config): not a valid SFT config: \(error)")
-            }
-        }
+        try folder.requireNoCheckpoints()
+        var sft = try config.map { try RunFolder.settings(SFTConfig.self, file: $0, kind: "SFT") } ?? SFTConfig()
         try settings.apply(to: &sft)
         return RunConfig(model: model, data: data, sft: sft)
-    }
-}
-
-extension SFTCommand {
-    /// The held-out demonstrations as `srppo score` input ({"source","prompt_ids","response_ids"}
-    /// per line): the eval loss is their mean negative log-prob per response token.
-    static func writeHeldOut(_ examples: [TokenizedExample], to path: String) throws {
-        var text = ""
-        for example in examples {
-            let object: [String: Any] = ["source": example.source, "prompt_ids": example.prompt.map(Int.init),
-                                         "response_ids": example.response.map(Int.init)]
-            text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
-        }
-        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
 

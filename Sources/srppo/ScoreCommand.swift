@@ -91,12 +91,7 @@ struct ScoreCommand: ParsableCommand {
     static func score(with model: LlamaModel, input: String?, output: String?, batchSize: Int,
                       sharePrefixes: Bool = false, textEncoder: () throws -> RecordEncoder? = { nil }) throws {
         let lines = try CLI.orExit { try JSONLines.read(input) }
-        let encoder = try CLI.orExit { try lines.contains(where: ScoreInput.isText) ? textEncoder() : nil }
-        var requests: [ScoringRequest] = []
-        for line in lines {
-            let pair = try CLI.orExit { try ScoreInput.parse(line, encoder: encoder) }
-            requests.append(ScoringRequest(prompt: pair.promptIDs, response: pair.responseIDs))
-        }
+        let requests = try CLI.orExit { try ScoreInput.requests(lines, textEncoder: textEncoder) }
         let out = try CLI.orExit { try JSONLines.Writer(path: output) }
         var start = 0
         while start < requests.count {
@@ -108,46 +103,5 @@ struct ScoreCommand: ParsableCommand {
             }
             start += batch.count
         }
-    }
-}
-
-/// One line of `score` (and `reward`) input as token ids: given as ids, or encoded from plain text
-/// or chat by a `RecordEncoder` (the rule is `PromptResponseEncoder`'s).
-struct ScoreInput {
-    var promptIDs: [Int32]
-    var responseIDs: [Int32]
-
-    static func parse(_ line: JSONLines.Line, encoder: RecordEncoder? = nil) throws -> ScoreInput {
-        let record = try line.decode(DataRecord.self)
-        let input: ScoreInput
-        switch (record.promptIDs, record.responseIDs) {
-        case let (prompt?, response?):
-            input = ScoreInput(promptIDs: prompt, responseIDs: response)
-        case (nil, nil):
-            guard record.prompt != nil || record.messages != nil else {
-                throw line.error("missing field: needs \"prompt_ids\" and \"response_ids\", \"prompt\" and \"response\", or \"messages\"")
-            }
-            guard let encoder else {
-                throw line.error("text input needs the model's tokenizer, and none is available: use prompt_ids/response_ids")
-            }
-            do {
-                input = ScoreInput(promptIDs: try encoder.encodePrompt(record), responseIDs: try encoder.encodeResponse(record))
-            } catch {
-                throw line.error("\(error)")
-            }
-        default:
-            throw line.error("needs both \"prompt_ids\" and \"response_ids\"")
-        }
-        guard !input.promptIDs.isEmpty else { throw line.error("the prompt is empty: at least one context token is needed") }
-        if let bad = (input.promptIDs + input.responseIDs).first(where: { $0 < 0 }) {
-            throw line.error("token id \(bad) is negative")
-        }
-        return input
-    }
-
-    /// Whether a line gives text rather than ids (so needs the tokenizer).
-    static func isText(_ line: JSONLines.Line) -> Bool {
-        guard let record = try? line.decode(DataRecord.self) else { return false }
-        return record.promptIDs == nil && record.responseIDs == nil
     }
 }
