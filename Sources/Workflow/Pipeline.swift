@@ -231,7 +231,7 @@ public struct Pipeline {
 
     private func append(_ name: String, _ text: String) throws {
         let file = path(name)
-        if !exists(file) { FileManager.default.createFile(atPath: file, contents: nil) }
+        if !exists(file) { _ = FileManager.default.createFile(atPath: file, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: file) else { throw PipelineError("\(file): cannot write") }
         defer { try? handle.close() }
         handle.seekToEndOfFile()

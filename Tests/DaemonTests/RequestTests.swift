@@ -100,8 +100,8 @@ final class RequestTests: XCTestCase {
         let ledger = RequestLedger(capacity: 10)
         let key = RequestLedger.key(client: "c", id: "r")
         let first = Inbox(), second = Inbox()
-        guard case let (.compute(computation), _) = ledger.admit(key: key, items: items, delivery: first.put) else { return XCTFail() }
-        guard case (.joined, _) = ledger.admit(key: key, items: items, delivery: second.put) else { return XCTFail() }
+        guard case let (.compute(computation), _) = ledger.admit(key: key, items: items, delivery: { first.put($0) }) else { return XCTFail() }
+        guard case (.joined, _) = ledger.admit(key: key, items: items, delivery: { second.put($0) }) else { return XCTFail() }
         guard case (.conflict, _) = ledger.admit(key: key, items: [ScoringRequest(prompt: [1], response: [3])], delivery: { _ in }) else {
             return XCTFail()
         }

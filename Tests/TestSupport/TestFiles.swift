@@ -1,5 +1,4 @@
 import Foundation
-import TestSupport
 import XCTest
 
 /// A temporary folder, removed when `test` ends.

@@ -226,7 +226,7 @@ final class ProtocolTests: XCTestCase {
         close(listening)
         listening = try UnixSocket.listen(path: socketPath)
         let regular = (socketPath as NSString).deletingLastPathComponent + "/regular"
-        FileManager.default.createFile(atPath: regular, contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: regular, contents: Data("x".utf8)))
         XCTAssertThrowsError(try UnixSocket.listen(path: regular))
         XCTAssertTrue(FileManager.default.fileExists(atPath: regular), "a regular file is never removed")
     }
