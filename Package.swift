@@ -31,16 +31,16 @@ let package = Package(
 
         // MARK: Swift modules, lowest layer first
         .target(name: "SystemSupport"),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "ModelFiles", dependencies: ["Tensor", "SystemSupport"]),
+        .target(name: "Compute", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "ModelFiles", dependencies: ["Compute", "SystemSupport"]),
         .target(name: "Tokenizer", dependencies: ["ModelFiles"]),
-        .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"]),
+        .target(name: "Transformer", dependencies: ["Compute", "ModelFiles"]),
         .target(name: "Reward"),
         .target(name: "Training", dependencies: [
-            "CKernels", "Tensor", "ModelFiles", "SystemSupport", "Tokenizer", "Transformer", "Reward", "Evaluation",
+            "CKernels", "Compute", "ModelFiles", "SystemSupport", "Tokenizer", "Transformer", "Reward", "Evaluation",
         ]),
         .target(name: "Evaluation", dependencies: ["ModelFiles"]),
-        .target(name: "Workflow", dependencies: ["Evaluation", "ModelFiles", "Tensor"]),
+        .target(name: "Workflow", dependencies: ["Evaluation", "ModelFiles", "Compute"]),
         .target(name: "Report", dependencies: ["Evaluation", "Workflow"]),
         .target(name: "WeightImage", dependencies: ["ModelFiles", "Transformer", "SystemSupport", "CLinux", "CHugetlbfs", "COpenSSLCrypto"]),
         .target(name: "WireProtocol", dependencies: ["Reward", "Tokenizer", "Transformer"]),
@@ -56,15 +56,15 @@ let package = Package(
         ]),
         .target(name: "Cluster", dependencies: ["CMPI", "Training"]),
         .target(name: "Benchmarks", dependencies: [
-            "CKernels", "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "WeightImage", "Client",
+            "CKernels", "Compute", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "WeightImage", "Client",
         ]),
         .executableTarget(name: "srppo", dependencies: [
-            "Tensor", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
+            "Compute", "ModelFiles", "Tokenizer", "Transformer", "Reward", "Training", "Evaluation", "WeightImage", "Client", "Report",
             "WireProtocol", "Cluster", "Workflow", "SystemSupport", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "srppod", dependencies: [
-            "Daemon", "Tensor", "WeightImage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Daemon", "Compute", "WeightImage", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "srppo-fuzz", dependencies: [
@@ -75,21 +75,21 @@ let package = Package(
 
         // MARK: Tests
         // Tiny random models and temporary folders for the tests of every module (linked by tests only).
-        .target(name: "TestSupport", dependencies: ["Tensor", "Transformer"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernels"]),
+        .target(name: "TestSupport", dependencies: ["Compute", "Transformer"], path: "Tests/TestSupport"),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles"]),
         .testTarget(name: "TransformerTests", dependencies: ["Transformer", "ModelFiles", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Tensor", "Reward", "Client",
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Transformer", "ModelFiles", "Compute", "Reward", "Client",
                                                          "WeightImage", "Evaluation", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "ModelFiles", "Tensor", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "ModelFiles", "Compute", "TestSupport"]),
         .testTarget(name: "RewardTests", dependencies: ["Reward"]),
         .testTarget(name: "ReportTests", dependencies: ["Report"]),
         .testTarget(name: "WorkflowTests", dependencies: ["Workflow"]),
         .testTarget(name: "WeightImageTests", dependencies: ["WeightImage", "Transformer", "CLinux", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFiles", "TestSupport"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Tensor"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Compute"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Client", "WireProtocol", "Reward", "Tokenizer", "Transformer", "WeightImage",
-                                                      "Tensor", "TestSupport"]),
+                                                      "Compute", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

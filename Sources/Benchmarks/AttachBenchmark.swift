@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import Tensor
+import Compute
 import Transformer
 import WeightImage
 

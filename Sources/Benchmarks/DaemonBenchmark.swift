@@ -2,7 +2,7 @@ import Client
 import Dispatch
 import Foundation
 import Reward
-import Tensor
+import Compute
 import Transformer
 
 /// `bench daemon`: scoring throughput and latency through srppod with several numbers of concurrent

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// `bench gemm`: GFLOP/s of fp32 OpenBLAS sgemm against the bf16-weight kernel on the same operands,
 /// per weight shape and thread count, and for one SmolLM2 decoder layer's projections together.

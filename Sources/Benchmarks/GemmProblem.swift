@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// One `y[m, n] = x[m, k] · W[n, k]ᵀ` product with random operands, timed with the project's fp32
 /// `Gemm` (OpenBLAS, split by `Parallel`) and with the bf16-weight kernel.

@@ -1,5 +1,5 @@
 import Dispatch
-import Tensor
+import Compute
 import Transformer
 
 /// `bench generate`: sampling throughput with the KV cache, one batch size at a time, prefill and

@@ -1,5 +1,5 @@
 import CKernels
-import Tensor
+import Compute
 
 /// `bench kernels`: the fp32 vector kernels on one thread at SmolLM2's shapes (ns per element, GB/s
 /// of data touched), then the wall time of one `Parallel` region at 1 and 2 threads.

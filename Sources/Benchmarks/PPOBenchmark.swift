@@ -1,6 +1,6 @@
 import Client
 import Foundation
-import Tensor
+import Compute
 import Training
 import Transformer
 

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 import Transformer
 
 /// `bench score`: the scoring forward (`LlamaModel.logProbs`) in tokens/s and GFLOP/s, next to the

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// ggml tensor types this reader knows. Values are ggml's numbering.
 public enum GGMLType: UInt32, Sendable, CustomStringConvertible {

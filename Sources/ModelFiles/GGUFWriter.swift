@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// Writes GGUF version 3 files (atomically) with unquantized tensors: F32, F16 or BF16.
 /// Used to export models for llama.cpp and by tests that build small models in every format.

@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Compute
 
 /// Element types SRPPO reads and writes in safetensors files.
 public enum SafetensorsDType: String, Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Compute
 
 /// The processes of one data-parallel run (MPI ranks, `Sources/Cluster`) as a trainer sees them:
 /// which one this is, and the collective operations data parallelism needs. Every rank holds the same

@@ -1,7 +1,7 @@
 import CKernels
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 
 public struct AdamWConfig: Codable, Equatable, Sendable {
     public var beta1: Double = 0.9

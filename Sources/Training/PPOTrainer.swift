@@ -1,7 +1,7 @@
 import Foundation
 import ModelFiles
 import Reward
-import Tensor
+import Compute
 import Transformer
 
 /// A sampled response: its tokens (ending with an end token when it ended), how it stopped, and

@@ -1,6 +1,6 @@
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 import Transformer
 
 /// Settings of an SFT run; saved in the run folder, all overridable from the command line.

@@ -1,5 +1,5 @@
 import CKernels
-import Tensor
+import Compute
 import Transformer
 
 /// The numbers an optimizer updates — a model's whole flat parameter buffer, or its LoRA adapters —

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 import Transformer
 
 /// The critic's scalar head: V = w·h + b on the final-normed hidden state h of each position.

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 #if canImport(Glibc)
 import Glibc
 #endif

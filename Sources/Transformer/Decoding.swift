@@ -1,6 +1,6 @@
 import CKernels
 import Foundation
-import Tensor
+import Compute
 
 /// Buffers of one decoding step for up to `rows` sequences, reused step after step.
 final class DecodeBuffers {

@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Compute
 
 /// One prompt to continue.
 public struct GenerationRequest: Sendable, Equatable {

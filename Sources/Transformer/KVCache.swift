@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// The keys and values of one sequence, every layer, for decoding it token by token.
 ///

@@ -1,6 +1,6 @@
 import CKernels
 import Foundation
-import Tensor
+import Compute
 
 /// A LLaMA-family causal LM (LLaMA, SmolLM, Qwen2) over one flat fp32 parameter buffer.
 ///

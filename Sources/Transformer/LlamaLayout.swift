@@ -98,7 +98,7 @@ public protocol ParameterStorage: AnyObject {
     var floatCount: Int { get }
 }
 
-import Tensor
+import Compute
 
 extension AlignedBuffer: ParameterStorage where Element == Float {
     public var floats: UnsafeMutablePointer<Float> { pointer }

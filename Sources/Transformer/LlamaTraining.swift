@@ -1,6 +1,6 @@
 import CKernels
 import Foundation
-import Tensor
+import Compute
 
 /// Everything a training forward pass keeps for the backward.
 public final class TrainingTape {

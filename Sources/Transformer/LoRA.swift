@@ -1,6 +1,6 @@
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 
 /// Low-rank adapters: for each selected projection W [out, in], y = x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ with
 /// A [r, in] and B [out, r] trainable and W frozen. B starts at zero, so a fresh adapter leaves the

@@ -1,6 +1,6 @@
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 
 /// Writes a model in the Hugging Face layout (config.json + model.safetensors), which transformers
 /// loads as LlamaForCausalLM / Qwen2ForCausalLM.

@@ -1,6 +1,6 @@
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 
 /// Where a model was loaded from; the tokenizer is read from the same place.
 public enum ModelSource {

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// A batch flattened into one token list, with where each sequence starts and which rows are scored.
 ///

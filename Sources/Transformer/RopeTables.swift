@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Compute
 
 /// cos/sin of the RoPE angles, [positions, e/2], computed in double precision. Rows are filled on
 /// first use (`tables(covering:)`), so building a model costs nothing per context position (filling

@@ -1,6 +1,6 @@
 import CKernels
 import Foundation
-import Tensor
+import Compute
 
 /// How the next token is chosen from the model's logits.
 ///

@@ -1,7 +1,7 @@
 import Evaluation
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 
 /// `srppo compare`: every SRPPO policy of a pipeline folder paired, task by task, with the SFT model
 /// it started from (eval/*.rows.jsonl): srppo-P-seedS with sft-seedS (or the shared sft), pooled

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
-import Tensor
+import Compute
 import Training
 
 /// Shared command-line conventions: one-line errors on stderr, exit 1 for runtime failures

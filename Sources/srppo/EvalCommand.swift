@@ -2,7 +2,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 import Training
 import Transformer
 

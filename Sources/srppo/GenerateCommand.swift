@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 import Training
 import Transformer
 

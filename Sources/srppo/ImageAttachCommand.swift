@@ -2,7 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 import WeightImage
 
 extension ImageCommand {

@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 import ModelFiles
 import SystemSupport
-import Tensor
+import Compute
 import Transformer
 import WeightImage
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Client
 import Foundation
-import Tensor
+import Compute
 import Training
 import WireProtocol
 

@@ -3,7 +3,7 @@ import Client
 import Foundation
 import ModelFiles
 import Reward
-import Tensor
+import Compute
 import Training
 import Transformer
 import WireProtocol

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Tensor
+import Compute
 import Training
 import Transformer
 

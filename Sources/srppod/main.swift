@@ -1,7 +1,7 @@
 import ArgumentParser
 import Daemon
 import Foundation
-import Tensor
+import Compute
 import WeightImage
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import Benchmarks
-import Tensor
+import Compute
 import XCTest
 
 /// The benchmark harness's own arithmetic and parsing: a wrong median or a GEMM that multiplies the

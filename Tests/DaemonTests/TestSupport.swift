@@ -1,6 +1,6 @@
 import Daemon
 import Foundation
-import Tensor
+import Compute
 import TestSupport
 import Transformer
 import XCTest

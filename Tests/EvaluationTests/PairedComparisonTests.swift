@@ -1,5 +1,5 @@
 import Evaluation
-import Tensor
+import Compute
 import XCTest
 
 final class PairedComparisonTests: XCTestCase {

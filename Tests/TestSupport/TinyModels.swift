@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Compute
 import Transformer
 
 /// Small random models for the unit tests of every module, built by the project itself.

@@ -63,7 +63,7 @@ final class LoadingTests: XCTestCase {
         let folder = try temporaryFolder(self)
         let path = folder + "/tokenizer.json"
         func load(_ json: String) -> TokenizerError? {
-            FileManager.default.createFile(atPath: path, contents: Data(json.utf8))
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(json.utf8)))
             return tokenizerError { _ = try BPETokenizer(huggingFaceFolder: folder) }
         }
         XCTAssertEqual(load("{not json"), .cannotRead(path: path, reason: "not valid JSON"))

@@ -1,6 +1,6 @@
 import Foundation
 import Reward
-import Tensor
+import Compute
 import Training
 import XCTest
 

@@ -1,7 +1,7 @@
 import Client
 import Foundation
 import Reward
-import Tensor
+import Compute
 import Training
 import Transformer
 import XCTest

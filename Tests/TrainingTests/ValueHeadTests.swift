@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 import Training
 import Transformer
 import XCTest

@@ -1,6 +1,6 @@
 import Foundation
 import ModelFiles
-import Tensor
+import Compute
 import TestSupport
 import Transformer
 import XCTest

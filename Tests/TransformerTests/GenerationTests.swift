@@ -1,5 +1,5 @@
 import Foundation
-import Tensor
+import Compute
 import TestSupport
 import Transformer
 import XCTest

@@ -1,6 +1,6 @@
 import CLinux
 import Foundation
-import Tensor
+import Compute
 import TestSupport
 import Transformer
 import WeightImage

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 import XCTest
 
 /// The bf16-weight GEMM against float64 references.

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 
 /// A small seeded generator (SplitMix64) so every test draws the same numbers on every run.
 struct SeededRandom {

@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 import XCTest
 
 final class ParallelTests: XCTestCase {

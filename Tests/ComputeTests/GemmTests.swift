@@ -1,4 +1,4 @@
-import Tensor
+import Compute
 import XCTest
 
 /// The fp32 `Gemm` (OpenBLAS split by `Parallel`) against a float64 reference, on odd shapes and
