@@ -124,14 +124,14 @@ public struct DaemonBenchmark {
 
     /// The same random requests for every series: client c sends `requests[c]`.
     struct Workload {
-        let requests: [[RewardRequest]]
+        let requests: [[TokenPair]]
         let tokensPerRequest: Int
 
         init(clients: Int, requests: Int, promptTokens: Int, responseTokens: Int, vocabSize: Int) {
             var generator = SeededGenerator(seed: 2024)
             func tokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(generator.next() % UInt64(vocabSize)) } }
             self.requests = (0..<clients).map { _ in
-                (0..<requests).map { _ in RewardRequest(prompt: tokens(promptTokens), response: tokens(responseTokens)) }
+                (0..<requests).map { _ in TokenPair(prompt: tokens(promptTokens), response: tokens(responseTokens)) }
             }
             tokensPerRequest = promptTokens + responseTokens
         }

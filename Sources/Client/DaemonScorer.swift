@@ -43,12 +43,12 @@ public final class DaemonScorer: RewardScorer {
         imageSocket = served.imageSocket
     }
 
-    public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {
+    public func score(_ requests: [TokenPair]) throws -> [RewardScores] {
         try scoreResults(requests).map { RewardScores(pt: $0.ptLogprobs, sft: $0.sftLogprobs) }
     }
 
     /// Full results (reward, truncation) in request order, split into requests within the daemon's limits.
-    public func scoreResults(_ requests: [RewardRequest]) throws -> [ScoreResult] {
+    public func scoreResults(_ requests: [TokenPair]) throws -> [ScoreResult] {
         var results: [ScoreResult] = []
         results.reserveCapacity(requests.count)
         for chunk in consecutiveChunks(requests, maxTokens: limits.maxRequestTokens, maxItems: limits.maxItems) {

@@ -25,7 +25,7 @@ public final class EmbeddedScorer: RewardScorer {
         models = FrozenModels(pt: ptHash, sft: pt === sft ? ptHash : WeightImage.contentHash(of: sft))
     }
 
-    public func score(_ requests: [RewardRequest]) throws -> [RewardScores] {
+    public func score(_ requests: [TokenPair]) throws -> [RewardScores] {
         var results: [RewardScores] = []
         results.reserveCapacity(requests.count)
         for chunk in consecutiveChunks(requests, maxTokens: tokenBudget) {

@@ -22,7 +22,7 @@ extension ScoreItem {
 extension EmbeddedScorer {
     /// The scores of `requests` as the daemon answers them: a response that does not end with one
     /// of `endTokens` was cut off (truncated).
-    public func scoreResults(_ requests: [RewardRequest], endTokens: Set<Int32>) throws -> [ScoreResult] {
+    public func scoreResults(_ requests: [TokenPair], endTokens: Set<Int32>) throws -> [ScoreResult] {
         zip(requests, try score(requests)).map { request, scores in
             ScoreResult(ptLogprobs: scores.pt, sftLogprobs: scores.sft, truncated: !(request.response.last.map(endTokens.contains) ?? false))
         }

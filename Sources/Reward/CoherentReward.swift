@@ -77,17 +77,6 @@ public struct CoherentReward: Codable, Equatable, Sendable {
     }
 }
 
-/// One response to score: the token ids of the prompt and of the response.
-public struct RewardRequest: Codable, Equatable, Sendable {
-    public var prompt: [Int32]
-    public var response: [Int32]
-
-    public init(prompt: [Int32], response: [Int32]) {
-        self.prompt = prompt
-        self.response = response
-    }
-}
-
 /// Per-token log-probs of a response under both frozen models.
 public struct RewardScores: Codable, Equatable, Sendable {
     public var pt: [Float]
@@ -116,5 +105,5 @@ public struct FrozenModels: Codable, Equatable, Sendable {
 public protocol RewardScorer: AnyObject {
     var models: FrozenModels { get }
     /// Log-probs of each response under PT and SFT, in request order.
-    func score(_ requests: [RewardRequest]) throws -> [RewardScores]
+    func score(_ requests: [TokenPair]) throws -> [RewardScores]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ModelFiles
+import Reward
 import Tokenizer
 
 /// One line of a demonstration or prompt file, in any of the accepted shapes:
@@ -47,19 +48,16 @@ public protocol RecordEncoder {
     func encodeResponse(_ record: DataRecord) throws -> [Int32]
 }
 
-/// A demonstration as token ids, with where it came from for error messages.
+/// A demonstration (or a PPO prompt: an empty response) as token ids, with where it came from for
+/// error messages.
 public struct TokenizedExample: Codable, Equatable, Sendable {
-    public var prompt: [Int32]
-    public var response: [Int32]
+    public var tokens: TokenPair
     public var source: String
 
     public init(prompt: [Int32], response: [Int32], source: String) {
-        self.prompt = prompt
-        self.response = response
+        tokens = TokenPair(prompt: prompt, response: response)
         self.source = source
     }
-
-    public var tokenCount: Int { prompt.count + response.count }
 }
 
 /// Reads JSONL data files, checking every line before any training starts.

@@ -59,6 +59,6 @@ public final class EvaluationResponder {
                                                      limits: .init(vocabularySize: model.config.vocabSize, maxLength: model.config.maxPositions))
         let mean = try SFTTrainer.meanNegativeLogLikelihood(model, examples, batchSize: batchSize)
         return NLLResult(name: EvaluationInput.setName(file), examples: examples.count,
-                         tokens: examples.reduce(0) { $0 + $1.response.count }, meanNLL: mean)
+                         tokens: examples.reduce(0) { $0 + $1.tokens.response.count }, meanNLL: mean)
     }
 }

@@ -172,7 +172,7 @@ public final class PPOTrainer {
         let generateSeconds = lap()
 
         // 2. Frozen models' log-probs (reward and KL references) from one scoring call.
-        let requests = zip(prompts[mine], sampled).map { RewardRequest(prompt: $0, response: $1.tokens) }
+        let requests = zip(prompts[mine], sampled).map { TokenPair(prompt: $0, response: $1.tokens) }
         let scores = try scorer.score(requests)
         let scoreSeconds = lap()
 
@@ -231,7 +231,7 @@ public final class PPOTrainer {
         var seeds: [UInt64] = []
         var rng = state.rng
         for _ in 0..<config.promptsPerStep {
-            let prompt = prompts[state.order[state.cursor]].prompt
+            let prompt = prompts[state.order[state.cursor]].tokens.prompt
             state.cursor += 1
             if state.cursor == state.order.count {
                 state.cursor = 0
@@ -265,7 +265,7 @@ public final class PPOTrainer {
     /// returned, with the responses it covers, for its update to reuse: one critic forward less per step. (The actor's is not: holding
     /// its tape too would double the activation memory.) The critic updates before the actor, so one tape at a time is
     /// alive. Only a single process reuses it: with several ranks a minibatch is split between them.
-    private func evaluateBeforeUpdates(_ requests: [RewardRequest], sampled: [SampledResponse], scores: [RewardScores]) throws
+    private func evaluateBeforeUpdates(_ requests: [TokenPair], sampled: [SampledResponse], scores: [RewardScores]) throws
         -> (StepShare, reused: (tape: TrainingTape, batch: [Int])?) {
         let scoring = requests.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
         let reuses = reusesUpdateForwards && collective.size == 1

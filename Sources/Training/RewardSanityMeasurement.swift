@@ -20,15 +20,15 @@ extension RewardSanity {
                                sampler: ResponseSampler = KVCacheSampler()) throws -> Results {
         guard examples.count >= 2 else { throw TooFewDemonstrations(data: data) }
         func samples(_ model: LlamaModel) throws -> [[Int32]] {
-            try sampler.sample(model, prompts: examples.map(\.prompt), seeds: examples.indices.map { seed &+ UInt64($0) },
+            try sampler.sample(model, prompts: examples.map(\.tokens.prompt), seeds: examples.indices.map { seed &+ UInt64($0) },
                                maxNewTokens: maxNewTokens, temperature: 1, endTokens: endTokens).map(\.tokens)
         }
-        let responses: [(Kind, [[Int32]])] = [(.reference, examples.map(\.response)),
-                                              (.shuffled, examples.indices.map { examples[($0 + 1) % examples.count].response }),
+        let responses: [(Kind, [[Int32]])] = [(.reference, examples.map(\.tokens.response)),
+                                              (.shuffled, examples.indices.map { examples[($0 + 1) % examples.count].tokens.response }),
                                               (.pt, try samples(pt)), (.sft, try samples(sft))]
         var rows: [Row] = []
         for (kind, answers) in responses {
-            let scores = try scorer.score(zip(examples, answers).map { RewardRequest(prompt: $0.prompt, response: $1) })
+            let scores = try scorer.score(zip(examples, answers).map { TokenPair(prompt: $0.tokens.prompt, response: $1) })
             for (i, (answer, s)) in zip(answers, scores).enumerated() {
                 let ended = answer.last.map(endTokens.contains) ?? false
                 let reward = CoherentReward().compute(sft: s.sft, pt: s.pt, endedWithEOS: ended).sum

@@ -47,8 +47,8 @@ public final class RunFolder {
     public func writeScoreInput(_ examples: [TokenizedExample], name: String) throws {
         var text = ""
         for example in examples {
-            let object: [String: Any] = ["source": example.source, "prompt_ids": example.prompt.map(Int.init),
-                                         "response_ids": example.response.map(Int.init)]
+            let object: [String: Any] = ["source": example.source, "prompt_ids": example.tokens.prompt.map(Int.init),
+                                         "response_ids": example.tokens.response.map(Int.init)]
             text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self) + "\n"
         }
         try Data(text.utf8).write(to: URL(fileURLWithPath: path + "/" + name), options: .atomic)

@@ -156,7 +156,7 @@ public final class SFTTrainer {
                 state.rng = rng
             }
         }
-        let responseTokens = batch.reduce(0) { $0 + $1.response.count }
+        let responseTokens = batch.reduce(0) { $0 + $1.tokens.response.count }
         let weight = 1 / Float(responseTokens)
         parameters.zeroGradients()
         var lossSum = 0.0
@@ -165,7 +165,7 @@ public final class SFTTrainer {
         var start = share.lowerBound
         while start < share.upperBound {
             let micro = batch[start..<min(start + config.microBatchSize, share.upperBound)]
-            let requests = micro.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
+            let requests = micro.map { ScoringRequest(prompt: $0.tokens.prompt, response: $0.tokens.response) }
             let tape = try model.trainingForward(requests, recompute: config.recompute)
             let full = config.lora == nil
             let head = model.lmHeadForwardBackward(tape, computeEntropy: false, gradients: full ? parameters.gradients : nil) { _, _, _ in
@@ -183,7 +183,7 @@ public final class SFTTrainer {
         optimizer.update(parameters, learningRate: lr)
         state.step += 1
         let seconds = Date().timeIntervalSince(started)
-        let tokens = batch.reduce(0) { $0 + $1.tokenCount }
+        let tokens = batch.reduce(0) { $0 + $1.tokens.tokenCount }
         return StepRecord(epoch: epoch, loss: lossSum / Double(responseTokens), learningRate: lr, gradientNorm: norm,
                           tokens: tokens, tokensPerSecond: Double(tokens) / seconds, seconds: seconds)
     }
@@ -210,7 +210,7 @@ public final class SFTTrainer {
         var start = 0
         while start < examples.count {
             let chunk = examples[start..<min(start + batchSize, examples.count)]
-            for values in try model.logProbs(chunk.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }) {
+            for values in try model.logProbs(chunk.map { ScoringRequest(prompt: $0.tokens.prompt, response: $0.tokens.response) }) {
                 total -= values.reduce(0.0) { $0 + Double($1) }
                 count += values.count
             }

@@ -5,14 +5,14 @@ import Reward
 /// log-probs, frozen models' scores and value-head outputs — and the whole step gathered from all
 /// ranks in step order, the same on every rank. (A single process's share is the whole step.)
 struct StepShare: Codable {
-    var requests: [RewardRequest]
+    var requests: [TokenPair]
     var endedWithEOS: [Bool]
     var oldLogProbs: [[Float]]
     var scores: [RewardScores]
     /// The value head's outputs per response token, in its normalized units.
     var values: [[Double]]
 
-    init(requests: [RewardRequest], sampled: [SampledResponse], oldLogProbs: [[Float]], scores: [RewardScores],
+    init(requests: [TokenPair], sampled: [SampledResponse], oldLogProbs: [[Float]], scores: [RewardScores],
          values: [[Double]]) {
         self.requests = requests
         endedWithEOS = sampled.map(\.endedWithEOS)

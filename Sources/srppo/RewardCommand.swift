@@ -81,12 +81,12 @@ struct RewardCommand: ParsableCommand {
         let encoder = textEncoder.map(TokenizerRecordEncoder.init)
         let requests = try lines.map { line in
             let pair = try ScoreInput.parse(line, encoder: encoder)
-            return RewardRequest(prompt: pair.promptIDs, response: pair.responseIDs)
+            return TokenPair(prompt: pair.promptIDs, response: pair.responseIDs)
         }
         return try score(requests, sftModel: loadedSFT.model, endTokens: TextEncoding.endTokens(of: loadedSFT.model, encoder: textEncoder))
     }
 
-    private func score(_ requests: [RewardRequest], sftModel: LlamaModel, endTokens: Set<Int32>) throws -> [ScoreResult] {
+    private func score(_ requests: [TokenPair], sftModel: LlamaModel, endTokens: Set<Int32>) throws -> [ScoreResult] {
         let ptModel = pt == sft ? sftModel : try ModelLoader.load(path: pt!).model
         let scorer = try EmbeddedScorer(pt: ptModel, sft: sftModel)
         for model in [ptModel, sftModel] { model.weightPrecision = WeightPrecision(rawValue: dtype)! }

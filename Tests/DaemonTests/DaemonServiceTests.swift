@@ -23,7 +23,7 @@ final class DaemonServiceTests: XCTestCase {
         XCTAssertEqual(daemon.models, embedded.models, "content hashes: the image's sha256 is the hash of the flat parameters")
         XCTAssertEqual(daemon.identity.sft.revision, 1)
 
-        let requests = tinyRequests(count: 40, seed: 7).map { RewardRequest(prompt: $0.prompt, response: $0.response) }
+        let requests = tinyRequests(count: 40, seed: 7).map { TokenPair(prompt: $0.prompt, response: $0.response) }
         let expected = try embedded.score(requests)
         let results = try daemon.scoreResults(requests)
         XCTAssertEqual(results.map { RewardScores(pt: $0.ptLogprobs, sft: $0.sftLogprobs) }, expected)
@@ -53,7 +53,7 @@ final class DaemonServiceTests: XCTestCase {
         ptModel.weightPrecision = .bf16
         sftModel.weightPrecision = .bf16
         let embedded = try EmbeddedScorer(pt: ptModel, sft: sftModel)
-        let requests = tinyRequests(count: 20, seed: 5).map { RewardRequest(prompt: $0.prompt, response: $0.response) }
+        let requests = tinyRequests(count: 20, seed: 5).map { TokenPair(prompt: $0.prompt, response: $0.response) }
         XCTAssertEqual(try daemon.score(requests), try embedded.score(requests))
     }
 
@@ -99,7 +99,7 @@ final class DaemonServiceTests: XCTestCase {
         let scorer = try DaemonScorer(socketPath: running.socket, clientName: "same")
         XCTAssertEqual(scorer.identity.pt.sha256, scorer.identity.sft.sha256)
         XCTAssertEqual([scorer.identity.pt.image, scorer.identity.sft.image], ["pt", "sft"])
-        let requests = tinyRequests(count: 20, seed: 13).map { RewardRequest(prompt: $0.prompt, response: $0.response) }
+        let requests = tinyRequests(count: 20, seed: 13).map { TokenPair(prompt: $0.prompt, response: $0.response) }
         for result in try scorer.scoreResults(requests) {
             XCTAssertEqual(result.reward, 0)
             XCTAssertEqual(result.ptLogprobs, result.sftLogprobs)
@@ -156,7 +156,7 @@ final class DaemonServiceTests: XCTestCase {
 
         let before = try DaemonScorer(socketPath: running.socket, clientName: "before")
         let oldMapping = try WeightImageClient.attach(socketPath: running.imageSocket, name: "sft")
-        let request = [RewardRequest(prompt: [1, 8, 9], response: [10, 11, 2])]
+        let request = [TokenPair(prompt: [1, 8, 9], response: [10, 11, 2])]
         let scoredA = try before.score(request)
 
         try FileManager.default.removeItem(atPath: link)

@@ -37,7 +37,7 @@ final class PPOTests: XCTestCase {
     }()
 
     static func prompts(_ count: Int, seed: UInt64 = 21) -> [TokenizedExample] {
-        SFTTests.examples(count, seed: seed).map { TokenizedExample(prompt: $0.prompt, response: [], source: $0.source) }
+        SFTTests.examples(count, seed: seed).map { TokenizedExample(prompt: $0.tokens.prompt, response: [], source: $0.source) }
     }
 
     static func config(steps: Int) -> PPOConfig {
@@ -335,13 +335,13 @@ final class RecordingSampler: ResponseSampler {
 /// Passes requests on and keeps them.
 final class RecordingScorer: RewardScorer {
     let inner: RewardScorer
-    var requests: [RewardRequest] = []
+    var requests: [TokenPair] = []
 
     init(_ inner: RewardScorer) { self.inner = inner }
 
     var models: FrozenModels { inner.models }
 
-    func score(_ requests: [RewardRequest]) throws -> [RewardScores] {
+    func score(_ requests: [TokenPair]) throws -> [RewardScores] {
         self.requests += requests
         return try inner.score(requests)
     }

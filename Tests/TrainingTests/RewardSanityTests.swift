@@ -21,19 +21,19 @@ final class RewardSanityTests: XCTestCase {
         XCTAssertEqual(results.rows.count, 4 * examples.count)
 
         func samples(_ model: LlamaModel) throws -> [[Int32]] {
-            try KVCacheSampler().sample(model, prompts: examples.map(\.prompt), seeds: examples.indices.map { 40 + UInt64($0) },
+            try KVCacheSampler().sample(model, prompts: examples.map(\.tokens.prompt), seeds: examples.indices.map { 40 + UInt64($0) },
                                         maxNewTokens: 6, temperature: 1, endTokens: endTokens).map(\.tokens)
         }
         let expected: [RewardSanity.Kind: [[Int32]]] = [
-            .reference: examples.map(\.response),
-            .shuffled: [1, 2, 3, 4, 0].map { examples[$0].response },
+            .reference: examples.map(\.tokens.response),
+            .shuffled: [1, 2, 3, 4, 0].map { examples[$0].tokens.response },
             .pt: try samples(pt), .sft: try samples(sft),
         ]
         for kind in RewardSanity.Kind.allCases {
             let rows = results.rows.filter { $0.kind == kind }
             XCTAssertEqual(rows.map(\.index), Array(examples.indices), "\(kind)")
             for (row, (example, response)) in zip(rows, zip(examples, expected[kind]!)) {
-                let scores = try scorer.score([RewardRequest(prompt: example.prompt, response: response)])[0]
+                let scores = try scorer.score([TokenPair(prompt: example.tokens.prompt, response: response)])[0]
                 let ended = response.last == 2
                 XCTAssertEqual(row.reward, CoherentReward().compute(sft: scores.sft, pt: scores.pt, endedWithEOS: ended).sum,
                                accuracy: 1e-9, "\(kind) row \(row.index)")

@@ -63,7 +63,7 @@ final class SFTTests: XCTestCase {
         XCTAssertEqual(trainer.totalSteps, 112)
         XCTAssertEqual(checkpoints.map(\.step), [110, 112])
         let reloaded = try ModelLoader.load(path: checkpoints.last!.path).model
-        let probe = trainer.heldOut.map { ScoringRequest(prompt: $0.prompt, response: $0.response) }
+        let probe = trainer.heldOut.map { ScoringRequest(prompt: $0.tokens.prompt, response: $0.tokens.response) }
         let a = try trainer.model.logProbs(probe).joined(), b = try reloaded.logProbs(probe).joined()
         for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5) }
     }
