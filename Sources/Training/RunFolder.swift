@@ -28,12 +28,19 @@ public final class RunFolder {
         try AtomicFile.write(encoder.encode(config), to: path + "/" + name)
     }
 
-    /// Settings from a JSON file given to a new run (`--config`); `kind` names them in errors ("SFT").
-    public static func settings<C: Decodable>(_ type: C.Type, file: String, kind: String) throws -> C {
+    /// Settings from a JSON file given to a new run (`--config`): its keys replace those of `defaults`
+    /// (nested groups key by key, `JSONLayers`), so the file needs only what it changes; a key that is
+    /// no setting is refused (a misspelt one would otherwise be ignored). `kind` names them in errors ("SFT").
+    public static func settings<C: Codable>(_ type: C.Type, file: String, kind: String, over defaults: C) throws -> C {
+        func fail(_ problem: String) -> TrainingError { .badRun(path: file, problem: "not a valid \(kind) config: \(problem)") }
         guard let data = FileManager.default.contents(atPath: file) else { throw TrainingError.badRun(path: file, problem: "cannot read file") }
-        do { return try JSONDecoder().decode(type, from: data) } catch {
-            throw TrainingError.badRun(path: file, problem: "not a valid \(kind) config: \(error)")
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw fail("expected a JSON object") }
+        // The settings are the type's stored properties (their synthesized coding keys).
+        let known = Set(Mirror(reflecting: defaults).children.compactMap(\.label))
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw fail("unknown setting \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
+        do { return try JSONLayers.decode(type, over: defaults, layers: [object]) } catch { throw fail("\(DecodingProblem(error))") }
     }
 
     /// A new run starts in a folder without checkpoints: continuing one is `--resume`'s job.

@@ -144,14 +144,13 @@ public struct PipelineConfig: Codable, Equatable, Sendable {
     /// are refused (a misspelt setting would otherwise be ignored).
     public static func decode(layers: [[String: Any]], source: String) throws -> PipelineConfig {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
-        var merged = defaults
         for layer in layers {
             if let unknown = layer.keys.sorted().first(where: { !known.contains($0) }) {
                 throw PipelineError("\(source): unknown pipeline setting \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
             }
-            merged.merge(layer) { _, new in new }
         }
         do {
+            let merged = JSONLayers.merged([defaults] + layers)
             return try JSONDecoder().decode(PipelineConfig.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let DecodingError.keyNotFound(key, _) {
             throw PipelineError("pipeline setting \"\(key.stringValue)\" is missing")

@@ -49,7 +49,7 @@ struct PPOCommand: ParsableCommand {
     @Option(help: "Prompt file (JSONL); repeat for several. Demonstration files work too.") var prompts: [String] = []
     @Option(help: "Run folder.") var out: String
     @Flag(help: "Continue the run in --out from its newest checkpoint.") var resume = false
-    @Option(help: "JSON file with settings (the \"ppo\" object of a run-config.json); flags override it.") var config: String?
+    @Option(help: "JSON file with settings: keys of the \"ppo\" object of a run-config.json, only those to change; flags override it.") var config: String?
 
     @OptionGroup(title: "PPO settings (saved with the run)") var settings: PPOOptions
     @Option(help: "Stop after this many steps (resume later).") var maxSteps: Int?
@@ -137,7 +137,7 @@ struct PPOCommand: ParsableCommand {
             throw CLI.Failure(description: "a new run needs --pt and --sft (or --daemon) and at least one --prompts file (or --resume)")
         }
         try folder.requireNoCheckpoints()
-        var c = try config.map { try RunFolder.settings(PPOConfig.self, file: $0, kind: "PPO") } ?? PPOConfig()
+        var c = try config.map { try RunFolder.settings(PPOConfig.self, file: $0, kind: "PPO", over: PPOConfig()) } ?? PPOConfig()
         try settings.apply(to: &c)
         return RunConfig(pt: pt, sft: sft, prompts: prompts, ppo: c)
     }

@@ -37,7 +37,7 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Continue the run in --out from its newest checkpoint.")
     var resume = false
 
-    @Option(help: "JSON file with settings (the \"sft\" object of a run-config.json); flags override it.")
+    @Option(help: "JSON file with settings: keys of the \"sft\" object of a run-config.json, only those to change; flags override it.")
     var config: String?
 
     @OptionGroup(title: "SFT settings (saved with the run)") var settings: SFTOptions
@@ -94,7 +94,7 @@ struct SFTCommand: ParsableCommand {
         }
         guard let model, let data else { throw CLI.Failure(description: "a new run needs --model and --data (or --resume)") }
         try folder.requireNoCheckpoints()
-        var sft = try config.map { try RunFolder.settings(SFTConfig.self, file: $0, kind: "SFT") } ?? SFTConfig()
+        var sft = try config.map { try RunFolder.settings(SFTConfig.self, file: $0, kind: "SFT", over: SFTConfig()) } ?? SFTConfig()
         try settings.apply(to: &sft)
         return RunConfig(model: model, data: data, sft: sft)
     }

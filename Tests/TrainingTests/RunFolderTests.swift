@@ -8,20 +8,37 @@ final class RunFolderTests: XCTestCase {
 
     override func setUpWithError() throws { directory = try temporaryFolder(self) }
 
-    /// A --config file's settings, or errors that name the file and the kind of settings.
-    func testSettingsFileErrorsNameTheFile() throws {
-        let good = directory + "/sft.json", bad = directory + "/bad.json", missing = directory + "/none.json"
-        var sft = SFTConfig()
-        sft.epochs = 7
-        try JSONEncoder().encode(sft).write(to: URL(fileURLWithPath: good))
-        try Data(#"{"epochs":"x"}"#.utf8).write(to: URL(fileURLWithPath: bad))
-        XCTAssertEqual(try RunFolder.settings(SFTConfig.self, file: good, kind: "SFT").epochs, 7)
-        XCTAssertThrowsError(try RunFolder.settings(SFTConfig.self, file: missing, kind: "SFT")) {
-            XCTAssertEqual("\($0)", "\(missing): cannot read file")
+    /// A --config file's settings over the defaults (a file needs only what it changes, nested groups
+    /// key by key), or errors that name the file, the kind of settings and the field.
+    func testSettingsFilesLayerOverTheDefaultsAndNameWhatIsWrong() throws {
+        func write(_ name: String, _ json: String) throws -> String {
+            let path = directory + "/" + name
+            try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+            return path
         }
-        XCTAssertThrowsError(try RunFolder.settings(PPOConfig.self, file: bad, kind: "PPO")) {
-            XCTAssertTrue("\($0)".hasPrefix("\(bad): not a valid PPO config: "), "\($0)")
+        var full = SFTConfig()
+        full.epochs = 7
+        let good = directory + "/sft.json"
+        try JSONEncoder().encode(full).write(to: URL(fileURLWithPath: good))
+        XCTAssertEqual(try RunFolder.settings(SFTConfig.self, file: good, kind: "SFT", over: SFTConfig()), full)
+
+        var expected = PPOConfig()
+        expected.steps = 3
+        expected.optimizer.weightDecay = 0.5
+        let partial = try write("partial.json", #"{"steps": 3, "optimizer": {"weightDecay": 0.5}}"#)
+        XCTAssertEqual(try RunFolder.settings(PPOConfig.self, file: partial, kind: "PPO", over: PPOConfig()), expected)
+
+        func message(_ file: String) -> String {
+            do { _ = try RunFolder.settings(PPOConfig.self, file: file, kind: "PPO", over: PPOConfig()); return "no error" } catch { return "\(error)" }
         }
+        let missing = directory + "/none.json"
+        XCTAssertEqual(message(missing), "\(missing): cannot read file")
+        let badValue = try write("bad.json", #"{"epochs": "x"}"#)
+        XCTAssertEqual(message(badValue), "\(badValue): not a valid PPO config: field \"epochs\": expected an integer")
+        let misspelt = try write("misspelt.json", #"{"step": 3}"#)
+        XCTAssertTrue(message(misspelt).hasPrefix("\(misspelt): not a valid PPO config: unknown setting \"step\" (known: "), message(misspelt))
+        let array = try write("array.json", "[1]")
+        XCTAssertEqual(message(array), "\(array): not a valid PPO config: expected a JSON object")
     }
 
     /// A new run refuses a folder with checkpoints.
