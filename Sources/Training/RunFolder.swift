@@ -61,13 +61,18 @@ public final class RunFolder {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path + "/" + name), options: .atomic)
     }
 
-    public func loadConfig<C: Decodable>(_ type: C.Type, name: String = "run-config.json") throws -> C {
+    /// The saved configuration over `defaults` (`JSONLayers`): a run saved before a setting existed
+    /// resumes with that setting's default, which keeps the behaviour the run was started with.
+    public func loadConfig<C: Codable>(_ type: C.Type, over defaults: C, name: String = "run-config.json") throws -> C {
         let file = path + "/" + name
         guard let data = FileManager.default.contents(atPath: file) else {
             throw TrainingError.badRun(path: file, problem: "missing: is this a run folder?")
         }
-        do { return try JSONDecoder().decode(type, from: data) } catch {
-            throw TrainingError.badRun(path: file, problem: "cannot be read: \(error)")
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TrainingError.badRun(path: file, problem: "cannot be read: expected a JSON object")
+        }
+        do { return try JSONLayers.decode(type, over: defaults, layers: [object]) } catch {
+            throw TrainingError.badRun(path: file, problem: "cannot be read: \(DecodingProblem(error))")
         }
     }
 

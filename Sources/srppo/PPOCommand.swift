@@ -131,7 +131,7 @@ struct PPOCommand: ParsableCommand {
             if pt != nil || sft != nil || !prompts.isEmpty || config != nil || settings.given {
                 throw CLI.Failure(description: "--resume continues \(out) with its saved settings: leave out --pt, --sft, --prompts and training flags (--daemon, --threads and --max-steps may be given)")
             }
-            return try folder.loadConfig(RunConfig.self)
+            return try folder.loadConfig(RunConfig.self, over: RunConfig(prompts: [], ppo: PPOConfig()))
         }
         guard pt != nil || daemon != nil, sft != nil || daemon != nil, !prompts.isEmpty else {
             throw CLI.Failure(description: "a new run needs --pt and --sft (or --daemon) and at least one --prompts file (or --resume)")

@@ -86,7 +86,7 @@ struct SFTCommand: ParsableCommand {
     /// that change the run are refused, since the trajectory could no longer continue exactly).
     private func resolveConfig(_ folder: RunFolder) throws -> RunConfig {
         if resume {
-            let saved = try folder.loadConfig(RunConfig.self)
+            let saved = try folder.loadConfig(RunConfig.self, over: RunConfig(model: "", data: "", sft: SFTConfig()))
             if model != nil || data != nil || config != nil || settings.given {
                 throw CLI.Failure(description: "--resume continues \(out) with its saved settings: leave out --model, --data and training flags")
             }

@@ -41,6 +41,24 @@ final class RunFolderTests: XCTestCase {
         XCTAssertEqual(message(array), "\(array): not a valid PPO config: expected a JSON object")
     }
 
+    /// A run-config.json saved before a setting existed reads with that setting's default.
+    func testSavedConfigWithoutANewerSettingReadsItsDefault() throws {
+        struct Saved: Codable, Equatable { var prompts: [String]; var ppo: PPOConfig }
+        let folder = try RunFolder(path: directory + "/run")
+        var ppo = PPOConfig()
+        ppo.steps = 5
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(Saved(prompts: ["p.jsonl"], ppo: ppo))) as! [String: Any]
+        var saved = object["ppo"] as! [String: Any]
+        saved.removeValue(forKey: "savePolicyAt")
+        object["ppo"] = saved
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: folder.path + "/run-config.json"))
+        XCTAssertEqual(try folder.loadConfig(Saved.self, over: Saved(prompts: [], ppo: PPOConfig())), Saved(prompts: ["p.jsonl"], ppo: ppo))
+        try Data("[]".utf8).write(to: URL(fileURLWithPath: folder.path + "/run-config.json"))
+        XCTAssertThrowsError(try folder.loadConfig(Saved.self, over: Saved(prompts: [], ppo: PPOConfig()))) {
+            XCTAssertEqual("\($0)", "\(folder.path)/run-config.json: cannot be read: expected a JSON object")
+        }
+    }
+
     /// A new run refuses a folder with checkpoints.
     func testNewRunRefusesCheckpoints() throws {
         let folder = try RunFolder(path: directory + "/run")
