@@ -20,6 +20,14 @@ public enum JSONLayers {
         }
     }
 
+    /// "unknown setting \"x\" (known: …)" for the first key of `layer` not in `known`, else nil: a
+    /// misspelt setting would otherwise be ignored.
+    public static func unknownKey(in layer: [String: Any], known: Set<String>, noun: String = "setting") -> String? {
+        layer.keys.sorted().first { !known.contains($0) }.map {
+            "unknown \(noun) \"\($0)\" (known: \(known.sorted().joined(separator: ", ")))"
+        }
+    }
+
     /// `defaults` with `layers` over it. Throws the decoder's error (`DecodingProblem` words it).
     public static func decode<T: Codable>(_ type: T.Type, over defaults: T, layers: [[String: Any]]) throws -> T {
         let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults)) as? [String: Any] ?? [:]

@@ -32,14 +32,20 @@ public final class RunFolder {
     /// (nested groups key by key, `JSONLayers`), so the file needs only what it changes; a key that is
     /// no setting is refused (a misspelt one would otherwise be ignored). `kind` names them in errors ("SFT").
     public static func settings<C: Codable>(_ type: C.Type, file: String, kind: String, over defaults: C) throws -> C {
-        func fail(_ problem: String) -> TrainingError { .badRun(path: file, problem: "not a valid \(kind) config: \(problem)") }
-        guard let data = FileManager.default.contents(atPath: file) else { throw TrainingError.badRun(path: file, problem: "cannot read file") }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw fail("expected a JSON object") }
         // The settings are the type's stored properties (their synthesized coding keys).
         let known = Set(Mirror(reflecting: defaults).children.compactMap(\.label))
-        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            throw fail("unknown setting \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
-        }
+        return try layered(type, file: file, over: defaults, unreadable: "cannot read file", invalid: "not a valid \(kind) config",
+                           known: known)
+    }
+
+    /// `file`'s JSON object over `defaults`; errors name the file, say `unreadable` when it cannot be
+    /// read, and prefix the rest with `invalid`. Keys outside `known` (when given) are refused.
+    private static func layered<C: Codable>(_ type: C.Type, file: String, over defaults: C, unreadable: String, invalid: String,
+                                            known: Set<String>? = nil) throws -> C {
+        func fail(_ problem: String) -> TrainingError { .badRun(path: file, problem: "\(invalid): \(problem)") }
+        guard let data = FileManager.default.contents(atPath: file) else { throw TrainingError.badRun(path: file, problem: unreadable) }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw fail("expected a JSON object") }
+        if let known, let problem = JSONLayers.unknownKey(in: object, known: known) { throw fail(problem) }
         do { return try JSONLayers.decode(type, over: defaults, layers: [object]) } catch { throw fail("\(DecodingProblem(error))") }
     }
 
@@ -64,16 +70,8 @@ public final class RunFolder {
     /// The saved configuration over `defaults` (`JSONLayers`): a run saved before a setting existed
     /// resumes with that setting's default, which keeps the behaviour the run was started with.
     public func loadConfig<C: Codable>(_ type: C.Type, over defaults: C, name: String = "run-config.json") throws -> C {
-        let file = path + "/" + name
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw TrainingError.badRun(path: file, problem: "missing: is this a run folder?")
-        }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw TrainingError.badRun(path: file, problem: "cannot be read: expected a JSON object")
-        }
-        do { return try JSONLayers.decode(type, over: defaults, layers: [object]) } catch {
-            throw TrainingError.badRun(path: file, problem: "cannot be read: \(DecodingProblem(error))")
-        }
+        try Self.layered(type, file: path + "/" + name, over: defaults, unreadable: "missing: is this a run folder?",
+                         invalid: "cannot be read")
     }
 
     /// Appends one metrics record.

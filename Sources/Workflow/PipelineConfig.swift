@@ -145,8 +145,8 @@ public struct PipelineConfig: Codable, Equatable, Sendable {
     public static func decode(layers: [[String: Any]], source: String) throws -> PipelineConfig {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         for layer in layers {
-            if let unknown = layer.keys.sorted().first(where: { !known.contains($0) }) {
-                throw PipelineError("\(source): unknown pipeline setting \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
+            if let problem = JSONLayers.unknownKey(in: layer, known: known, noun: "pipeline setting") {
+                throw PipelineError("\(source): \(problem)")
             }
         }
         do {
